@@ -1,0 +1,5 @@
+import sys
+
+from ndisemu.cli import main
+
+sys.exit(main())

@@ -1,8 +1,14 @@
 /*
  * core.h - the native core's interface, read both by the C sources and, with
- * its preprocessor lines removed, by cffi's cdef().  The runtime view is
- * x64 as ndis.sys lays it out (NDIS_WRAPPER: 29 info slots); a Kernel's
- * NDIS version only bounds what its driver may see.
+ * its preprocessor lines and comments removed, by cffi's cdef().  The runtime
+ * view is x64 as ndis.sys lays it out (NDIS_WRAPPER: 29 info slots); a
+ * Kernel's NDIS version only bounds what its driver may see.
+ *
+ * Conventions: every entry point takes the emulated machine first and
+ * returns an int: 0 on success, NDISEMU_BUGCHECK when the call was refused
+ * (k->bug says why; nothing was changed), NDISEMU_NO_MEMORY when an
+ * allocation failed (nothing was allocated).  Results come back through out
+ * parameters.
  */
 #ifndef NDISEMU_CORE_H
 #define NDISEMU_CORE_H
@@ -12,5 +18,171 @@
 #define NDIS_WRAPPER 1
 #include "ndis.h"
 #include "layout_table.h"
+
+#define NDISEMU_OK 0
+#define NDISEMU_BUGCHECK -1
+#define NDISEMU_NO_MEMORY -2
+
+/* Kinds of pool block; the same numbers name objects in bug checks. */
+#define NDISEMU_KIND_NBL 1
+#define NDISEMU_KIND_NB 2
+#define NDISEMU_KIND_MDL 3
+#define NDISEMU_KIND_CONTEXT 4
+#define NDISEMU_KIND_DATA 5
+#define NDISEMU_KIND_MEMORY 6
+#define NDISEMU_KIND_NBL_POOL 7
+#define NDISEMU_KIND_NB_POOL 8
+#define NDISEMU_KIND_COUNT 9
+
+/* How an NBL, NB or MDL came to be; decides which free call is right. */
+#define NDISEMU_ORIGIN_POOL 1
+#define NDISEMU_ORIGIN_PREALLOCATED 2
+#define NDISEMU_ORIGIN_MDL_AND_DATA 3
+#define NDISEMU_ORIGIN_NDIS_MDL 4
+#define NDISEMU_ORIGIN_IO_MDL 5
+#define NDISEMU_ORIGIN_CLONE 6
+#define NDISEMU_ORIGIN_FWPS_CLONE 7
+#define NDISEMU_ORIGIN_DEEP_CLONE 8
+#define NDISEMU_ORIGIN_FRAGMENT 9
+#define NDISEMU_ORIGIN_REASSEMBLED 10
+#define NDISEMU_ORIGIN_FWPS_NBL 11
+#define NDISEMU_ORIGIN_RETREAT 12
+#define NDISEMU_ORIGIN_BUILT 13
+
+/* Subcodes of bug check 0x7C.  0x21 and 0x27 are Microsoft's; the rest are
+ * ndisemu's own (Microsoft documents none for these misuses) and are listed,
+ * with the same numbers, in ndisemu/verifier.py and the README. */
+#define NDIS_BUGCHECK_INVALID_OBJECT_HEADER 0x21
+#define NDIS_BUGCHECK_LEAKED_NBL 0x27
+#define NDISEMU_BUG_BAD_POINTER 0x81
+#define NDISEMU_BUG_DOUBLE_FREE 0x82
+#define NDISEMU_BUG_USE_AFTER_FREE 0x83
+#define NDISEMU_BUG_WRONG_FREE 0x84
+#define NDISEMU_BUG_CHILDREN_OUTSTANDING 0x85
+#define NDISEMU_BUG_CONTEXT_ORDER 0x86
+#define NDISEMU_BUG_NB_INCONSISTENT 0x87
+#define NDISEMU_BUG_ADVANCE_PAST_END 0x88
+#define NDISEMU_BUG_CLONE_FLAGS 0x89
+#define NDISEMU_BUG_CLONE_MODIFIED 0x8A
+#define NDISEMU_BUG_REFERENCED 0x8B
+#define NDISEMU_BUG_WRONG_POOL 0x8C
+#define NDISEMU_BUG_MDL_LENGTH 0x8D
+#define NDISEMU_BUG_BAD_RANGE 0x8E
+#define NDISEMU_BUG_BAD_PARAMETER 0x8F
+/* Bug check 0xC4 parameter 1 for a call above its maximum IRQL (ndisemu's). */
+#define NDISEMU_VERIFIER_IRQL 0x00091001
+#define NDISEMU_PAGE_FAULT 0x50
+
+/* The bug check a refused call leaves behind. */
+typedef struct {
+    uint32_t code;                 /* 0x7C, 0xC4, 0x50 */
+    uint64_t parameters[4];        /* parameter 1 is the subcode */
+    uint32_t object_kind;          /* NDISEMU_KIND_* of the object, 0 if none */
+    uint64_t object;               /* display address of the object */
+    const char *rule;              /* static text naming the rule broken */
+} ndisemu_bug;
+
+typedef struct ndisemu_kernel ndisemu_kernel;
+
+/* Live-object counters and arena accounting, see stats(). */
+typedef struct {
+    int64_t live[9];               /* indexed by NDISEMU_KIND_* */
+    uint64_t bytes_live;           /* payload bytes of live blocks */
+    uint64_t arena_used;           /* high-water mark of carved bytes */
+    uint64_t arena_size;
+    uint64_t allocations;          /* successful block allocations */
+    uint64_t failures_injected;
+} ndisemu_stats;
+
+/* Pool descriptor: the payload of an NBL or NB pool block (the handle). */
+typedef struct {
+    uint32_t kind;                 /* NDISEMU_KIND_NBL_POOL / _NB_POOL */
+    uint8_t protocol_id;
+    uint8_t allocate_nb;
+    uint16_t context_size;
+    uint32_t tag;
+    uint32_t data_size;
+    uint32_t flags;                /* *_POOL_FLAG_VERIFY */
+    uint32_t is_default;
+    int64_t live;                  /* objects allocated from it, not yet freed */
+    uint64_t lookaside;            /* arena offset + 1 of a freed object block */
+    uint64_t object_bytes;         /* payload size of one object block */
+} ndisemu_pool;
+
+/* -- arena (arena.c) ----------------------------------------------------- */
+void *ndisemu_map_arena(uint64_t size, uint64_t hint);
+void ndisemu_unmap_arena(void *base, uint64_t size);
+ndisemu_kernel *ndisemu_kernel_create(void *base, uint64_t size, uint64_t display_base);
+void ndisemu_kernel_destroy(ndisemu_kernel *k);
+ndisemu_bug *ndisemu_last_bug(ndisemu_kernel *k);
+void ndisemu_set_irql(ndisemu_kernel *k, uint32_t irql);
+uint32_t ndisemu_get_irql(ndisemu_kernel *k);
+void ndisemu_set_verifier(ndisemu_kernel *k, int level);
+void ndisemu_inject_failures(ndisemu_kernel *k, double rate, uint64_t seed);
+void ndisemu_get_stats(ndisemu_kernel *k, ndisemu_stats *out);
+uint64_t ndisemu_display(ndisemu_kernel *k, const void *p);
+void *ndisemu_from_display(ndisemu_kernel *k, uint64_t display);
+/* Kind of the live object at p (0 if none); *outer gets its block's kind. */
+int ndisemu_object_kind(ndisemu_kernel *k, const void *p);
+/* 1 if [p, p+length) lies in one live block's payload. */
+int ndisemu_range_is_live(ndisemu_kernel *k, const void *p, uint64_t length);
+int ndisemu_object_origin(ndisemu_kernel *k, const void *p);
+int ndisemu_block_tag(ndisemu_kernel *k, const void *p, uint32_t *tag, uint32_t *size);
+
+/* -- verifier (verifier.c) ----------------------------------------------- */
+int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb);
+int ndisemu_check_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
+/* Read-only probe for checked views: 0 if [p, p+length) may be read. */
+int ndisemu_probe(ndisemu_kernel *k, const void *p, uint64_t length, int kind);
+
+/* -- pools (pool.c) ------------------------------------------------------ */
+int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARAMETERS *p,
+                              int is_default, void **pool);
+int ndisemu_free_nbl_pool(ndisemu_kernel *k, void *pool);
+int ndisemu_allocate_nb_pool(ndisemu_kernel *k, const NET_BUFFER_POOL_PARAMETERS *p,
+                             int is_default, void **pool);
+int ndisemu_free_nb_pool(ndisemu_kernel *k, void *pool);
+int ndisemu_pool_info(ndisemu_kernel *k, void *pool, ndisemu_pool *out);
+
+/* -- memory and MDLs (mdl.c) --------------------------------------------- */
+int ndisemu_allocate_memory(ndisemu_kernel *k, uint64_t length, uint32_t tag,
+                            uint32_t kind, void **out);
+int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind);
+int ndisemu_allocate_mdl(ndisemu_kernel *k, void *va, uint32_t length, int origin, MDL **out);
+int ndisemu_free_mdl(ndisemu_kernel *k, MDL *mdl, int origin);
+int ndisemu_build_mdl_for_nonpaged_pool(ndisemu_kernel *k, MDL *mdl);
+uint64_t ndisemu_size_of_mdl(const void *base, uint64_t length);
+int ndisemu_initialize_mdl(ndisemu_kernel *k, MDL *mdl, void *va, uint64_t length);
+int ndisemu_system_address(ndisemu_kernel *k, MDL *mdl, void **out);
+int ndisemu_adjust_mdl_length(ndisemu_kernel *k, MDL *mdl, uint32_t length);
+
+/* -- NET_BUFFER (netbuffer.c) -------------------------------------------- */
+int ndisemu_allocate_nb(ndisemu_kernel *k, void *pool, MDL *chain, uint32_t data_offset,
+                        uint64_t data_length, NET_BUFFER **out);
+int ndisemu_allocate_nb_mdl_and_data(ndisemu_kernel *k, void *pool, NET_BUFFER **out);
+int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb);
+int ndisemu_adjust_current_mdl(ndisemu_kernel *k, NET_BUFFER *nb);
+int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t length,
+                    uint8_t *out);
+
+/* -- NET_BUFFER_LIST and contexts (nbl.c) -------------------------------- */
+int ndisemu_allocate_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
+                         uint16_t context_backfill, NET_BUFFER_LIST **out);
+int ndisemu_allocate_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
+                                uint16_t context_backfill, MDL *chain, uint32_t data_offset,
+                                uint64_t data_length, NET_BUFFER_LIST **out);
+int ndisemu_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
+int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t size,
+                                 uint16_t backfill, uint32_t tag);
+int ndisemu_free_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t size);
+int ndisemu_pool_from_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, void **out);
+int ndisemu_pool_from_nb(ndisemu_kernel *k, NET_BUFFER *nb, void **out);
+
+/* -- helpers for build_nbl / free_built (nbl.c) -------------------------- */
+int ndisemu_build_nbl(ndisemu_kernel *k, void *pool, void *nb_pool, uint32_t count,
+                      const uint8_t *const *payloads, const uint64_t *lengths,
+                      const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
+                      uint32_t data_offset, NET_BUFFER_LIST **out);
+int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 
 #endif

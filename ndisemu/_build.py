@@ -375,10 +375,12 @@ def runtime_cdef() -> str:
 
 
 def _strip_preprocessor(text: str) -> str:
-    """Drops include guards and #include lines from a cdef header."""
+    """Keeps a cdef header's declarations and integer #defines (cffi reads
+    those as constants); drops guards, includes and comments."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
+    keep = re.compile(r"#define\s+\w+\s+-?(0x[0-9A-Fa-f]+|\d+)\s*$")
     return "\n".join(line for line in text.splitlines()
-                     if not line.lstrip().startswith("#"))
+                     if not line.lstrip().startswith("#") or keep.match(line.strip()))
 
 
 def native_sources() -> list[str]:

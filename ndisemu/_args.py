@@ -1,0 +1,42 @@
+"""Argument checks shared by every call wrapper.
+
+Wrong types raise TypeError and out-of-range values ValueError, always before
+the native core is called, so a refused argument changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ndisemu._native import ffi
+
+
+def uint(value: Any, name: str, bits: int = 32) -> int:
+    """An unsigned integer argument of `bits` bits."""
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value < (1 << bits):
+        raise ValueError(f"{name}={value} is out of range for a {bits}-bit unsigned value")
+    return value
+
+
+def multiple_of(value: Any, name: str, multiple: int, bits: int = 16) -> int:
+    uint(value, name, bits)
+    if value % multiple:
+        raise ValueError(f"{name}={value} must be a multiple of {multiple}")
+    return value
+
+
+def pointer_arg(value: Any, name: str) -> Any:
+    """A pointer argument: cdata or None (NULL)."""
+    if value is None:
+        return ffi.NULL
+    if isinstance(value, ffi.CData):
+        return value
+    raise TypeError(f"{name} must be a cdata pointer or None, not {type(value).__name__}")
+
+
+def boolean(value: Any, name: str) -> int:
+    if not isinstance(value, (bool, int)):
+        raise TypeError(f"{name} must be a BOOLEAN (bool or int)")
+    return 1 if value else 0

@@ -1,0 +1,269 @@
+"""The emulated machine: its arena (nonpaged pool), IRQL, verifier and pools.
+
+`Kernel` gathers the NDIS calls from one module per concept (pool, mdl,
+netbuffer, nbl, clone, dataspace, inspection); this module owns the arena and
+the plumbing every call shares: raising the core's bug checks, out-parameter
+buffers, argument range checks and the registry that maps a raw pointer back
+to the Kernel whose arena holds it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ndisemu import constants, layout
+from ndisemu._args import pointer_arg, uint
+from ndisemu._native import ffi, lib
+from ndisemu.inspection import InspectionCalls
+from ndisemu.mdl import MdlCalls
+from ndisemu.nbl import NblCalls
+from ndisemu.netbuffer import NetBufferCalls
+from ndisemu.pool import PoolCalls
+from ndisemu.verifier import BugCheck, from_native
+
+# Addresses people see: a kernel-style base plus the arena offset, identical
+# run to run whatever address the arena got in this process.
+DISPLAY_BASE = 0xFFFFE00000000000
+
+# Arenas are mapped at fixed addresses when those are free, so that pointer
+# fields (and hence every byte of the arena) are the same run to run too.
+_HINT_BASE = 0x5A0000000000
+_HINT_SLOT = 1 << 36
+_HINT_SLOTS = 64
+_slots_in_use: set[int] = set()
+_slots_lock = threading.Lock()
+
+# (base, end, weakref to Kernel), sorted by base: who owns a raw pointer.
+_registry: list[tuple[int, int, Any]] = []
+
+_C = constants.for_version()
+STATUS_SUCCESS = _C["NDIS_STATUS_SUCCESS"]
+STATUS_RESOURCES = _C["NDIS_STATUS_RESOURCES"]
+
+PASSIVE_LEVEL = 0
+DISPATCH_LEVEL = 2
+HIGH_LEVEL = 15
+
+
+def _map_arena(size: int) -> tuple[Any, int]:
+    """Maps `size` bytes, at the lowest free fixed slot when possible."""
+    with _slots_lock:
+        slot = next((s for s in range(_HINT_SLOTS) if s not in _slots_in_use), None)
+        if slot is not None:
+            _slots_in_use.add(slot)
+    hint = _HINT_BASE + slot * _HINT_SLOT if slot is not None else 0
+    base = lib.ndisemu_map_arena(size, hint)
+    if base == ffi.NULL:
+        if slot is not None:
+            _release_slot(slot)
+        raise MemoryError(f"cannot map an arena of {size} bytes")
+    if slot is not None and int(ffi.cast("uintptr_t", base)) != hint:
+        _release_slot(slot)
+        slot = None
+
+    def unmap(ptr: Any, size: int = size, slot: int | None = slot) -> None:
+        lib.ndisemu_unmap_arena(ptr, size)
+        if slot is not None:
+            _release_slot(slot)
+
+    return ffi.gc(base, unmap), int(ffi.cast("uintptr_t", base))
+
+
+def _release_slot(slot: int) -> None:
+    with _slots_lock:
+        _slots_in_use.discard(slot)
+
+
+def kernel_of(ptr: Any) -> Kernel | None:
+    """The live Kernel whose arena contains `ptr`, or None."""
+    address = int(ffi.cast("uintptr_t", ptr))
+    i = bisect.bisect_right(_registry, (address, float("inf"))) - 1
+    if i >= 0:
+        base, end, ref = _registry[i]
+        if base <= address < end:
+            return ref()
+    return None
+
+
+def _unregister(base: int) -> None:
+    for i, entry in enumerate(_registry):
+        if entry[0] == base:
+            del _registry[i]
+            return
+
+
+class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, InspectionCalls):
+    """One emulated machine.
+
+    ``Kernel(arena_size=64 << 20, ndis_version="6.87", seed=0, verifier=True)``
+
+    The arena is one numpy uint8 array (``k.arena``) standing in for nonpaged
+    pool; every NBL, NB, MDL, context, buffer and pool is a block in it with a
+    pool header in front.  ``ndis_version`` is the NDIS version the driver
+    under test was built for: it selects ``k.constants`` and bounds the info
+    indices the driver may use.  ``verifier=False`` skips only the costly
+    checks (poisoning freed memory, chain consistency walks); pointer checks
+    always run.  ``seed`` seeds failure injection.
+    """
+
+    def __init__(self, arena_size: int = 64 << 20, ndis_version: str = "6.87", seed: int = 0,
+                 verifier: bool = True):
+        uint(arena_size, "arena_size", 64)
+        if arena_size < 1 << 16 or arena_size > _HINT_SLOT:
+            raise ValueError(f"arena_size must be between 64 KiB and {_HINT_SLOT >> 30} GiB")
+        if ndis_version not in layout.VERSIONS:
+            raise ValueError(f"unknown NDIS version {ndis_version!r} "
+                             f"(choose from {', '.join(layout.VERSIONS)})")
+        uint(seed, "seed", 64)
+        arena_size = (arena_size + 0xFFF) & ~0xFFF
+        self.ndis_version = ndis_version
+        self.constants = constants.for_version(ndis_version)
+        self.max_info = self.constants["MaxNetBufferListInfo"]
+        self.seed = seed
+        self._base_cdata, self._base = _map_arena(arena_size)
+        self.arena = np.frombuffer(ffi.buffer(self._base_cdata, arena_size), dtype=np.uint8)
+        self.arena_size = arena_size
+        self._k = ffi.gc(lib.ndisemu_kernel_create(self._base_cdata, arena_size, DISPLAY_BASE),
+                         lib.ndisemu_kernel_destroy)
+        if self._k == ffi.NULL:
+            raise MemoryError("cannot create the kernel's tables")
+        self._bug = lib.ndisemu_last_bug(self._k)
+        self.verifier = verifier
+        lib.ndisemu_inject_failures(self._k, 0.0, seed)
+        # One out-parameter buffer per pointer type, reused by every call.
+        self._out_void = ffi.new("void **")
+        self._out_nbl = ffi.new("NET_BUFFER_LIST **")
+        self._out_nb = ffi.new("NET_BUFFER **")
+        self._out_mdl = ffi.new("MDL **")
+        entry = (self._base, self._base + arena_size, weakref.ref(self))
+        bisect.insort(_registry, entry)
+        weakref.finalize(self, _unregister, self._base)
+        self.default_nbl_pool, self.default_nb_pool = self._default_pools()
+
+    # -- plumbing shared by every call ----------------------------------------
+
+    def _raise(self, call: str) -> BugCheck:
+        return from_native(call, self._bug)
+
+    def _done(self, call: str, rc: int, value: Any) -> Any:
+        """Result of a call that returns a pointer: the pointer, NULL on an
+        allocation failure, BugCheck when the core refused the call."""
+        if rc == 0:
+            return value
+        if rc == lib.NDISEMU_NO_MEMORY:
+            return ffi.NULL
+        raise self._raise(call)
+
+    def _status(self, call: str, rc: int) -> int:
+        """Result of a call that returns an NDIS_STATUS."""
+        if rc == 0:
+            return STATUS_SUCCESS
+        if rc == lib.NDISEMU_NO_MEMORY:
+            return STATUS_RESOURCES
+        raise self._raise(call)
+
+    def _check(self, call: str, rc: int) -> None:
+        if rc:
+            raise self._raise(call)
+
+    def _default_pools(self) -> tuple[Any, Any]:
+        """The pools NDIS uses when a call is given NULL pool handles."""
+        nbl = ffi.new("NET_BUFFER_LIST_POOL_PARAMETERS *")
+        nbl.Header.Type = _C["NDIS_OBJECT_TYPE_DEFAULT"]
+        nbl.Header.Revision = 1
+        nbl.Header.Size = _C["NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1"]
+        nbl.PoolTag = 0x4C424E44  # "DNBL"
+        self._check("Kernel", lib.ndisemu_allocate_nbl_pool(self._k, nbl, 1, self._out_void))
+        nbl_pool = self._out_void[0]
+        nb = ffi.new("NET_BUFFER_POOL_PARAMETERS *")
+        nb.Header.Type = _C["NDIS_OBJECT_TYPE_DEFAULT"]
+        nb.Header.Revision = 1
+        nb.Header.Size = _C["NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1"]
+        nb.PoolTag = 0x42424E44  # "DNBB"
+        self._check("Kernel", lib.ndisemu_allocate_nb_pool(self._k, nb, 1, self._out_void))
+        return nbl_pool, self._out_void[0]
+
+    # -- machine state -------------------------------------------------------
+
+    @property
+    def irql(self) -> int:
+        """The current IRQL (PASSIVE_LEVEL 0 .. HIGH_LEVEL 15).  NDIS buffer
+        calls made above DISPATCH_LEVEL raise BugCheck 0xC4."""
+        return lib.ndisemu_get_irql(self._k)
+
+    @irql.setter
+    def irql(self, value: int) -> None:
+        uint(value, "irql", 8)
+        if value > HIGH_LEVEL:
+            raise ValueError(f"irql={value}: IRQLs run from 0 to {HIGH_LEVEL}")
+        lib.ndisemu_set_irql(self._k, value)
+
+    @property
+    def verifier(self) -> bool:
+        return self._verifier
+
+    @verifier.setter
+    def verifier(self, on: bool) -> None:
+        self._verifier = bool(on)
+        lib.ndisemu_set_verifier(self._k, 1 if on else 0)
+
+    def inject_failures(self, rate: float, seed: int | None = None) -> None:
+        """Fails each pool allocation with probability `rate`, like Driver
+        Verifier's low-resources simulation.  Seeded: the same seed and calls
+        fail the same allocations.  A failed call allocates nothing and
+        changes nothing; it returns NULL or NDIS_STATUS_RESOURCES."""
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool):
+            raise TypeError("rate must be a number")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate={rate} must be within [0, 1]")
+        lib.ndisemu_inject_failures(self._k, float(rate),
+                                    uint(self.seed if seed is None else seed, "seed", 64))
+
+    def stats(self) -> dict[str, int]:
+        """Live object counts and arena accounting.  `mdl` counts every live
+        MDL, whoever allocated it; `context` counts context blocks (inner ones
+        of pool NBLs included); pools exclude the Kernel's two default pools."""
+        s = ffi.new("ndisemu_stats *")
+        lib.ndisemu_get_stats(self._k, s)
+        return {
+            "nbl": s.live[lib.NDISEMU_KIND_NBL],
+            "nb": s.live[lib.NDISEMU_KIND_NB],
+            "mdl": s.live[lib.NDISEMU_KIND_MDL],
+            "context": s.live[lib.NDISEMU_KIND_CONTEXT],
+            "memory": s.live[lib.NDISEMU_KIND_MEMORY],
+            "data": s.live[lib.NDISEMU_KIND_DATA],
+            "nbl_pool": s.live[lib.NDISEMU_KIND_NBL_POOL] - 1,
+            "nb_pool": s.live[lib.NDISEMU_KIND_NB_POOL] - 1,
+            "arena_bytes_used": s.arena_used,
+            "pool_bytes_live": s.bytes_live,
+            "allocations": s.allocations,
+            "failures_injected": s.failures_injected,
+        }
+
+    def display(self, ptr: Any) -> int:
+        """The address shown for `ptr` in messages and dumps (kernel-style
+        base plus arena offset)."""
+        return lib.ndisemu_display(self._k, pointer_arg(ptr, "ptr"))
+
+    def from_display(self, address: int) -> Any:
+        """The `void *` for a display address, or NULL outside the arena."""
+        return lib.ndisemu_from_display(self._k, uint(address, "address", 64))
+
+    def owns(self, ptr: Any) -> bool:
+        address = int(ffi.cast("uintptr_t", pointer_arg(ptr, "ptr")))
+        return self._base <= address < self._base + self.arena_size
+
+    def info_index(self, index: int) -> int:
+        """Checks an NDIS_NET_BUFFER_LIST_INFO index against this Kernel's
+        NDIS version (MaxNetBufferListInfo of the driver's view)."""
+        if not isinstance(index, int):
+            raise TypeError("info index must be an int")
+        if not 0 <= index < self.max_info:
+            raise ValueError(f"info index {index} is not below MaxNetBufferListInfo "
+                             f"({self.max_info}) for NDIS {self.ndis_version}")
+        return index

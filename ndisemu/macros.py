@@ -1,0 +1,177 @@
+"""The ndis.h accessor macros and NBL flag helpers, as module functions.
+
+In C these are plain field accesses.  Here each first checks that its
+argument is a live object of the right kind in some Kernel's arena, so a
+wrong pointer raises BugCheck 0x50 instead of crashing the interpreter.
+Values are those of the raw fields, except NET_BUFFER_LIST_STATUS, which is
+shown unsigned like the NDIS_STATUS_* constants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ndisemu._args import pointer_arg, uint
+from ndisemu._native import ffi, lib
+from ndisemu.verifier import BugCheck, from_native
+
+NBL = lib.NDISEMU_KIND_NBL
+NB = lib.NDISEMU_KIND_NB
+
+
+def _live(ptr: Any, kind: int, macro: str) -> Any:
+    """The Kernel owning `ptr` once `ptr` is checked to be a live `kind`."""
+    from ndisemu.kernel import kernel_of
+    k = kernel_of(pointer_arg(ptr, "pointer"))
+    if k is None:
+        address = int(ffi.cast("uintptr_t", ptr))
+        raise BugCheck(0x50, (address, 0, 0, 0),
+                       f"{macro}: dereference of {address:#x}, which is in no Kernel's arena "
+                       "[bug check 0x50 PAGE_FAULT_IN_NONPAGED_AREA]")
+    if lib.ndisemu_object_kind(k._k, ptr) != kind:
+        lib.ndisemu_probe(k._k, ptr, 0, kind)
+        raise from_native(macro, lib.ndisemu_last_bug(k._k))
+    return k
+
+
+def NET_BUFFER_LIST_FIRST_NB(nbl: Any) -> Any:
+    _live(nbl, NBL, "NET_BUFFER_LIST_FIRST_NB")
+    return nbl.FirstNetBuffer
+
+
+def NET_BUFFER_LIST_NEXT_NBL(nbl: Any) -> Any:
+    _live(nbl, NBL, "NET_BUFFER_LIST_NEXT_NBL")
+    return nbl.Next
+
+
+def NET_BUFFER_NEXT_NB(nb: Any) -> Any:
+    _live(nb, NB, "NET_BUFFER_NEXT_NB")
+    return nb.Next
+
+
+def NET_BUFFER_FIRST_MDL(nb: Any) -> Any:
+    _live(nb, NB, "NET_BUFFER_FIRST_MDL")
+    return nb.MdlChain
+
+
+def NET_BUFFER_DATA_LENGTH(nb: Any) -> int:
+    _live(nb, NB, "NET_BUFFER_DATA_LENGTH")
+    return nb.DataLength
+
+
+def NET_BUFFER_DATA_OFFSET(nb: Any) -> int:
+    _live(nb, NB, "NET_BUFFER_DATA_OFFSET")
+    return nb.DataOffset
+
+
+def NET_BUFFER_CURRENT_MDL(nb: Any) -> Any:
+    _live(nb, NB, "NET_BUFFER_CURRENT_MDL")
+    return nb.CurrentMdl
+
+
+def NET_BUFFER_CURRENT_MDL_OFFSET(nb: Any) -> int:
+    _live(nb, NB, "NET_BUFFER_CURRENT_MDL_OFFSET")
+    return nb.CurrentMdlOffset
+
+
+def NET_BUFFER_CHECKSUM_BIAS(nb: Any) -> int:
+    _live(nb, NB, "NET_BUFFER_CHECKSUM_BIAS")
+    return nb.ChecksumBias
+
+
+def NET_BUFFER_LIST_INFO(nbl: Any, id: int) -> Any:  # noqa: A002 - the header's name
+    """Slot `id` of NetBufferListInfo as `void *`.  An id at or above the
+    owning Kernel's MaxNetBufferListInfo is a ValueError."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_INFO")
+    return nbl.NetBufferListInfo[k.info_index(id)]
+
+
+def NET_BUFFER_LIST_INFO_SET(nbl: Any, id: int, value: Any) -> None:  # noqa: A002
+    """Writes slot `id`: an int (stored as a pointer-sized value) or a
+    pointer cdata."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_INFO_SET")
+    index = k.info_index(id)
+    if isinstance(value, int) and not isinstance(value, bool):
+        uint(value, "value", 64)
+        value = ffi.cast("void *", value)
+    elif value is None:
+        value = ffi.NULL
+    elif not isinstance(value, ffi.CData):
+        raise TypeError("value must be an int or a pointer cdata")
+    nbl.NetBufferListInfo[index] = value
+
+
+def NET_BUFFER_LIST_CONTEXT_DATA_START(nbl: Any) -> Any:
+    """(PUCHAR)(Context + 1) + Context->Offset: the first used context byte."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_START")
+    ctx = nbl.Context
+    if lib.ndisemu_probe(k._k, ctx, 0, lib.NDISEMU_KIND_CONTEXT):
+        raise k._raise("NET_BUFFER_LIST_CONTEXT_DATA_START")
+    return ffi.cast("uint8_t *", ctx) + ffi.sizeof("NET_BUFFER_LIST_CONTEXT") + ctx.Offset
+
+
+def NET_BUFFER_LIST_CONTEXT_DATA_SIZE(nbl: Any) -> int:
+    """Context->Size: the macro returns the block's total size, not the used
+    part (a documented contradiction; the macro body is followed)."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
+    ctx = nbl.Context
+    if lib.ndisemu_probe(k._k, ctx, 0, lib.NDISEMU_KIND_CONTEXT):
+        raise k._raise("NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
+    return ctx.Size
+
+
+def NET_BUFFER_LIST_STATUS(nbl: Any) -> int:
+    _live(nbl, NBL, "NET_BUFFER_LIST_STATUS")
+    return nbl.Status & 0xFFFFFFFF
+
+
+def NET_BUFFER_LIST_FLAGS(nbl: Any) -> int:
+    _live(nbl, NBL, "NET_BUFFER_LIST_FLAGS")
+    return nbl.Flags
+
+
+def NET_BUFFER_LIST_NBL_FLAGS(nbl: Any) -> int:
+    _live(nbl, NBL, "NET_BUFFER_LIST_NBL_FLAGS")
+    return nbl.NblFlags
+
+
+def NdisSetNblFlag(nbl: Any, flag: int) -> None:
+    _live(nbl, NBL, "NdisSetNblFlag")
+    nbl.NblFlags |= uint(flag, "flag")
+
+
+def NdisClearNblFlag(nbl: Any, flag: int) -> None:
+    _live(nbl, NBL, "NdisClearNblFlag")
+    nbl.NblFlags &= ~uint(flag, "flag") & 0xFFFFFFFF
+
+
+def NdisTestNblFlag(nbl: Any, flag: int) -> bool:
+    """True if any bit of `flag` is set in NblFlags."""
+    _live(nbl, NBL, "NdisTestNblFlag")
+    return (nbl.NblFlags & uint(flag, "flag")) != 0
+
+
+def NdisTestNblFlags(nbl: Any, flags: int) -> bool:
+    """True if every bit of `flags` is set in NblFlags."""
+    _live(nbl, NBL, "NdisTestNblFlags")
+    return (nbl.NblFlags & uint(flags, "flags")) == flags
+
+
+def NBL_TEST_FLAG(nbl: Any, flag: int) -> bool:
+    """Tests the private-flags field (Flags)."""
+    _live(nbl, NBL, "NBL_TEST_FLAG")
+    return (nbl.Flags & uint(flag, "flag")) != 0
+
+
+def NBL_SET_FLAG(nbl: Any, flag: int) -> None:
+    _live(nbl, NBL, "NBL_SET_FLAG")
+    nbl.Flags |= uint(flag, "flag")
+
+
+def NBL_CLEAR_FLAG(nbl: Any, flag: int) -> None:
+    _live(nbl, NBL, "NBL_CLEAR_FLAG")
+    nbl.Flags &= ~uint(flag, "flag") & 0xFFFFFFFF
+
+
+__all__ = [name for name in dir() if name.isupper() or name.startswith("Ndis")
+           and name not in ("NBL", "NB")]

@@ -1,0 +1,146 @@
+"""Memory and MDLs: NdisAllocateMemoryWithTagPriority, NdisAllocateMdl,
+IoAllocateMdl, MmBuildMdlForNonPagedPool and the wdm.h MDL macros.
+NDIS_SPEC.md section 5.
+
+Rules and choices:
+- NdisAllocateMdl returns a fully built MDL (MmInitializeMdl +
+  MmBuildMdlForNonPagedPool: MDL_SOURCE_IS_NONPAGED_POOL, MappedSystemVa,
+  PFN array); its buffer must lie in live arena memory (BugCheck 0x7C/0x8E).
+- IoAllocateMdl only initializes the header (MdlFlags =
+  MDL_ALLOCATED_FIXED_SIZE, PFNs untouched).  IRPs are not emulated: Irp must
+  be None, and so SecondaryBuffer and ChargeQuota must be FALSE (ValueError).
+- Each MDL is freed with its allocator's counterpart (NdisFreeMdl /
+  IoFreeMdl); MDLs that belong to an NBL, NB, clone or retreat are freed with
+  their owner.  NdisFreeMdl checks ByteCount is back at its allocated length.
+- PFNs are page numbers of display addresses, so MDL bytes are deterministic.
+- MmInitializeMdl re-initializes an existing MDL object whose storage is large
+  enough (MmSizeOfMdl); it does not turn arbitrary memory into an MDL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ndisemu._args import boolean, pointer_arg, uint
+from ndisemu._native import ffi, lib
+from ndisemu.constants import for_version
+
+_C = for_version()
+MAX_IO_MDL_LENGTH = (1 << 32) - 0x1000   # 4 GB - PAGE_SIZE since Windows 7
+
+
+class MdlCalls:
+    """Memory and MDL calls of :class:`ndisemu.Kernel`."""
+
+    def NdisAllocateMemoryWithTagPriority(self, NdisHandle: Any, Length: int, Tag: int,
+                                          Priority: int) -> Any:
+        """A nonpaged block of `Length` bytes (`void *`), or NULL."""
+        uint(Length, "Length")
+        uint(Tag, "Tag")
+        uint(Priority, "Priority")
+        rc = lib.ndisemu_allocate_memory(self._k, Length, Tag, lib.NDISEMU_KIND_MEMORY,
+                                         self._out_void)
+        return self._done("NdisAllocateMemoryWithTagPriority", rc, self._out_void[0])
+
+    def NdisFreeMemoryWithTagPriority(self, NdisHandle: Any, VirtualAddress: Any,
+                                      Tag: int) -> None:
+        uint(Tag, "Tag")
+        self._check("NdisFreeMemoryWithTagPriority",
+                    lib.ndisemu_free_memory(self._k, pointer_arg(VirtualAddress,
+                                                                 "VirtualAddress"),
+                                            Tag, lib.NDISEMU_KIND_MEMORY))
+
+    def NdisAllocateMdl(self, NdisHandle: Any, VirtualAddress: Any, Length: int) -> Any:
+        uint(Length, "Length")
+        rc = lib.ndisemu_allocate_mdl(self._k, pointer_arg(VirtualAddress, "VirtualAddress"),
+                                      Length, lib.NDISEMU_ORIGIN_NDIS_MDL, self._out_mdl)
+        return self._done("NdisAllocateMdl", rc, self._out_mdl[0])
+
+    def NdisFreeMdl(self, Mdl: Any) -> None:
+        self._check("NdisFreeMdl", lib.ndisemu_free_mdl(self._k, Mdl,
+                                                        lib.NDISEMU_ORIGIN_NDIS_MDL))
+
+    def IoAllocateMdl(self, VirtualAddress: Any, Length: int, SecondaryBuffer: Any,
+                      ChargeQuota: Any, Irp: Any) -> Any:
+        uint(Length, "Length")
+        if Irp is not None:
+            raise ValueError("Irp: IRPs are not emulated; pass None")
+        if boolean(SecondaryBuffer, "SecondaryBuffer"):
+            raise ValueError("SecondaryBuffer must be FALSE when no IRP is given")
+        if boolean(ChargeQuota, "ChargeQuota"):
+            raise ValueError("ChargeQuota must be FALSE")
+        if Length > MAX_IO_MDL_LENGTH:
+            return ffi.NULL
+        rc = lib.ndisemu_allocate_mdl(self._k, pointer_arg(VirtualAddress, "VirtualAddress"),
+                                      Length, lib.NDISEMU_ORIGIN_IO_MDL, self._out_mdl)
+        return self._done("IoAllocateMdl", rc, self._out_mdl[0])
+
+    def IoFreeMdl(self, Mdl: Any) -> None:
+        self._check("IoFreeMdl", lib.ndisemu_free_mdl(self._k, Mdl, lib.NDISEMU_ORIGIN_IO_MDL))
+
+    def MmBuildMdlForNonPagedPool(self, MemoryDescriptorList: Any) -> None:
+        self._check("MmBuildMdlForNonPagedPool",
+                    lib.ndisemu_build_mdl_for_nonpaged_pool(self._k, MemoryDescriptorList))
+
+    def MmGetSystemAddressForMdlSafe(self, Mdl: Any, Priority: int) -> Any:
+        """MappedSystemVa for a mapped or nonpaged-pool MDL; otherwise maps it
+        (NULL when the range is not live memory or a failure is injected)."""
+        uint(Priority, "Priority")
+        rc = lib.ndisemu_system_address(self._k, Mdl, self._out_void)
+        return self._done("MmGetSystemAddressForMdlSafe", rc, self._out_void[0])
+
+    def NdisAdjustMdlLength(self, Mdl: Any, Length: int) -> None:
+        """Sets ByteCount; not beyond the length given at allocation."""
+        uint(Length, "Length")
+        self._check("NdisAdjustMdlLength", lib.ndisemu_adjust_mdl_length(self._k, Mdl, Length))
+
+    def NdisQueryMdl(self, Mdl: Any,
+                     Priority: int = _C["NormalPagePriority"]) -> tuple[Any, int]:
+        """(VirtualAddress, Length): MmGetSystemAddressForMdlSafe with
+        MdlMappingNoExecute, and the byte count."""
+        va = self.MmGetSystemAddressForMdlSafe(Mdl, Priority | _C["MdlMappingNoExecute"])
+        return va, Mdl.ByteCount
+
+    def NdisQueryMdlOffset(self, Mdl: Any) -> tuple[int, int]:
+        """(Offset, Length): ByteOffset and ByteCount."""
+        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "NdisQueryMdlOffset")
+        return Mdl.ByteOffset, Mdl.ByteCount
+
+    def NdisGetNextMdl(self, CurrentMdl: Any) -> Any:
+        """The next MDL of the chain (NULL at the end)."""
+        self._probe(CurrentMdl, lib.NDISEMU_KIND_MDL, "NdisGetNextMdl")
+        return CurrentMdl.Next
+
+    def MmGetMdlByteCount(self, Mdl: Any) -> int:
+        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteCount")
+        return Mdl.ByteCount
+
+    def MmGetMdlByteOffset(self, Mdl: Any) -> int:
+        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteOffset")
+        return Mdl.ByteOffset
+
+    def MmGetMdlVirtualAddress(self, Mdl: Any) -> Any:
+        """StartVa + ByteOffset."""
+        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlVirtualAddress")
+        return ffi.cast("void *", ffi.cast("uint8_t *", Mdl.StartVa) + Mdl.ByteOffset)
+
+    @staticmethod
+    def MmSizeOfMdl(Base: Any, Length: int) -> int:
+        """sizeof(MDL) + sizeof(PFN_NUMBER) * pages spanned by Base..+Length."""
+        uint(Length, "Length", 64)
+        address = Base if isinstance(Base, int) else int(ffi.cast("uintptr_t",
+                                                                  pointer_arg(Base, "Base")))
+        return lib.ndisemu_size_of_mdl(ffi.cast("void *", address), Length)
+
+    def MmInitializeMdl(self, MemoryDescriptorList: Any, BaseVa: Any, Length: int) -> None:
+        uint(Length, "Length")
+        self._check("MmInitializeMdl",
+                    lib.ndisemu_initialize_mdl(self._k, MemoryDescriptorList,
+                                               pointer_arg(BaseVa, "BaseVa"), Length))
+
+    def _probe(self, ptr: Any, kind: int, call: str) -> None:
+        """A macro's dereference: BugCheck 0x50 unless `ptr` is a live object
+        of `kind` (raw cdata would crash the interpreter instead)."""
+        if lib.ndisemu_object_kind(self._k, pointer_arg(ptr, "pointer")) != kind:
+            lib.ndisemu_probe(self._k, ptr, 0, kind)
+            raise self._raise(call)

@@ -1,0 +1,284 @@
+/*
+ * mdl.c - memory from NdisAllocateMemoryWithTagPriority, MDLs (NdisAllocateMdl,
+ * IoAllocateMdl, MmBuildMdlForNonPagedPool, MmInitializeMdl, ...) and the
+ * walks of an MDL chain that every other module shares.
+ *
+ * An MDL block is the wdm.h header, its PFN array (one entry per page the
+ * buffer spans) and, after it, ndisemu's private record of who allocated it
+ * and the ByteCount it was allocated with.
+ */
+#include "kernel.h"
+
+uint64_t ndisemu_mdl_bytes(uint32_t pages)
+{
+    return sizeof(MDL) + (uint64_t)pages * sizeof(PFN_NUMBER) + sizeof(ndisemu_mdl_private);
+}
+
+ndisemu_mdl_private *ndisemu_mdl_private_of(MDL *mdl)
+{
+    ndisemu_header *h = ndisemu_header_of(mdl);
+    return (ndisemu_mdl_private *)((uint8_t *)mdl + h->size - sizeof(ndisemu_mdl_private));
+}
+
+uint64_t ndisemu_size_of_mdl(const void *base, uint64_t length)
+{
+    return sizeof(MDL) + sizeof(PFN_NUMBER) * ndisemu_span_pages(base, length);
+}
+
+/* MmInitializeMdl: Next, Size, MdlFlags, StartVa, ByteOffset, ByteCount. */
+static void initialize(MDL *mdl, void *va, uint64_t length)
+{
+    mdl->Next = NULL;
+    mdl->Size = (CSHORT)ndisemu_size_of_mdl(va, length);
+    mdl->MdlFlags = 0;
+    mdl->StartVa = (void *)((uintptr_t)va & ~(uintptr_t)0xFFF);
+    mdl->ByteOffset = (ULONG)((uintptr_t)va & 0xFFF);
+    mdl->ByteCount = (ULONG)length;
+}
+
+/* MmBuildMdlForNonPagedPool: PFNs, MDL_SOURCE_IS_NONPAGED_POOL and the
+ * mapped address.  PFNs are derived from display addresses, so the bytes of
+ * an MDL are the same run to run. */
+static void build(ndisemu_kernel *k, MDL *mdl)
+{
+    PFN_NUMBER *pfn = (PFN_NUMBER *)(mdl + 1);
+    uint64_t pages = ndisemu_span_pages(ndisemu_mdl_va(mdl), mdl->ByteCount), i;
+    uint64_t first = ndisemu_display(k, mdl->StartVa) >> 12;
+    for (i = 0; i < pages; i++)
+        pfn[i] = first + i;
+    mdl->MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL;
+    mdl->MappedSystemVa = ndisemu_mdl_va(mdl);
+}
+
+void ndisemu_mdl_init_built(ndisemu_kernel *k, MDL *mdl, void *va, uint32_t length)
+{
+    initialize(mdl, va, length);
+    build(k, mdl);
+}
+
+uint64_t ndisemu_chain_bytes(MDL *chain)
+{
+    uint64_t total = 0;
+    for (; chain; chain = chain->Next)
+        total += chain->ByteCount;
+    return total;
+}
+
+uint64_t ndisemu_chain_copy_out(MDL *mdl, uint32_t in_mdl, uint64_t length, uint8_t *dst)
+{
+    uint64_t done = 0;
+    for (; mdl && done < length; mdl = mdl->Next, in_mdl = 0) {
+        uint64_t run = mdl->ByteCount > in_mdl ? mdl->ByteCount - in_mdl : 0;
+        if (run > length - done)
+            run = length - done;
+        memcpy(dst + done, ndisemu_mdl_va(mdl) + in_mdl, run);
+        done += run;
+    }
+    return done;
+}
+
+uint64_t ndisemu_chain_copy_in(MDL *mdl, uint32_t in_mdl, uint64_t length, const uint8_t *src)
+{
+    uint64_t done = 0;
+    for (; mdl && done < length; mdl = mdl->Next, in_mdl = 0) {
+        uint64_t run = mdl->ByteCount > in_mdl ? mdl->ByteCount - in_mdl : 0;
+        if (run > length - done)
+            run = length - done;
+        memcpy(ndisemu_mdl_va(mdl) + in_mdl, src + done, run);
+        done += run;
+    }
+    return done;
+}
+
+int ndisemu_chain_locate(MDL *chain, uint64_t offset, MDL **mdl, uint32_t *in_mdl)
+{
+    MDL *m = chain, *last = NULL;
+    /* Skip whole MDLs, zero-length ones included, until `offset` falls
+     * inside one; an offset at the very end stays on the last MDL. */
+    while (m) {
+        if (offset < m->ByteCount) {
+            *mdl = m;
+            *in_mdl = (uint32_t)offset;
+            return 1;
+        }
+        offset -= m->ByteCount;
+        last = m;
+        m = m->Next;
+    }
+    if (offset == 0 && last) {
+        *mdl = last;
+        *in_mdl = last->ByteCount;
+        return 1;
+    }
+    *mdl = NULL;
+    *in_mdl = 0;
+    return offset == 0 && !chain;
+}
+
+int ndisemu_allocate_memory(ndisemu_kernel *k, uint64_t length, uint32_t tag, uint32_t kind,
+                            void **out)
+{
+    *out = NULL;
+    if (ndisemu_check_irql(k))
+        return NDISEMU_BUGCHECK;
+    *out = ndisemu_block_alloc(k, length, (uint16_t)kind, tag, NULL);
+    return *out ? NDISEMU_OK : NDISEMU_NO_MEMORY;
+}
+
+int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind)
+{
+    ndisemu_header *h;
+    if (ndisemu_check_irql(k))
+        return NDISEMU_BUGCHECK;
+    h = ndisemu_check_object(k, va, (int)kind);
+    if (!h) {
+        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
+            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
+            k->bug.rule = "memory freed twice";
+        }
+        return NDISEMU_BUGCHECK;
+    }
+    if (h->outer)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, h->tag, 0,
+                                kind, va, "buffer belongs to a larger NDIS allocation");
+    if (tag != h->tag)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, tag, h->tag,
+                                kind, va, "tag differs from the tag it was allocated with");
+    ndisemu_block_free(k, va, NULL);
+    return NDISEMU_OK;
+}
+
+int ndisemu_allocate_mdl(ndisemu_kernel *k, void *va, uint32_t length, int origin, MDL **out)
+{
+    uint64_t pages;
+    MDL *mdl;
+    *out = NULL;
+    if (ndisemu_check_irql(k))
+        return NDISEMU_BUGCHECK;
+    /* NdisAllocateMdl: the buffer must be nonpaged pool.  IoAllocateMdl only
+     * describes the range; MmBuildMdlForNonPagedPool checks it later. */
+    if (origin == NDISEMU_ORIGIN_NDIS_MDL && length && !ndisemu_range_is_live(k, va, length))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
+                                ndisemu_display(k, va), length, NDISEMU_KIND_MDL, NULL,
+                                "VirtualAddress..+Length is not inside live nonpaged pool");
+    pages = ndisemu_span_pages(va, length);
+    mdl = ndisemu_block_alloc(k, ndisemu_mdl_bytes((uint32_t)pages), NDISEMU_KIND_MDL,
+                              0x206c644d /* "Mdl " */, NULL);
+    if (!mdl)
+        return NDISEMU_NO_MEMORY;
+    initialize(mdl, va, length);
+    if (origin == NDISEMU_ORIGIN_NDIS_MDL)
+        build(k, mdl);
+    else if (origin == NDISEMU_ORIGIN_IO_MDL)
+        mdl->MdlFlags = MDL_ALLOCATED_FIXED_SIZE;
+    ndisemu_mdl_private_of(mdl)->origin = (uint32_t)origin;
+    ndisemu_mdl_private_of(mdl)->length = length;
+    *out = mdl;
+    return NDISEMU_OK;
+}
+
+static const char *origin_free_rule(int origin)
+{
+    switch (origin) {
+    case NDISEMU_ORIGIN_NDIS_MDL: return "MDL from NdisAllocateMdl must be freed with NdisFreeMdl";
+    case NDISEMU_ORIGIN_IO_MDL: return "MDL from IoAllocateMdl must be freed with IoFreeMdl";
+    case NDISEMU_ORIGIN_BUILT: return "MDL belongs to a build_nbl NBL: release it with free_built";
+    default: return "MDL belongs to NDIS (an NBL, NB, clone or retreat) and is freed with it";
+    }
+}
+
+int ndisemu_free_mdl(ndisemu_kernel *k, MDL *mdl, int origin)
+{
+    ndisemu_header *h;
+    ndisemu_mdl_private *priv;
+    if (ndisemu_check_irql(k))
+        return NDISEMU_BUGCHECK;
+    h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
+    if (!h) {
+        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
+            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
+            k->bug.rule = "MDL freed twice";
+        }
+        return NDISEMU_BUGCHECK;
+    }
+    priv = ndisemu_mdl_private_of(mdl);
+    if (h->outer || (int)priv->origin != origin)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,
+                                (uint64_t)origin, priv->origin, NDISEMU_KIND_MDL, mdl,
+                                origin_free_rule(h->outer ? 0 : (int)priv->origin));
+    if (origin == NDISEMU_ORIGIN_NDIS_MDL && k->verifier && mdl->ByteCount != priv->length)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_MDL_LENGTH, mdl->ByteCount,
+                                priv->length, NDISEMU_KIND_MDL, mdl,
+                                "ByteCount not restored (NdisAdjustMdlLength) before NdisFreeMdl");
+    ndisemu_block_free(k, mdl, NULL);
+    return NDISEMU_OK;
+}
+
+int ndisemu_build_mdl_for_nonpaged_pool(ndisemu_kernel *k, MDL *mdl)
+{
+    ndisemu_header *h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
+    uint64_t pages;
+    if (!h)
+        return NDISEMU_BUGCHECK;
+    if (mdl->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(mdl), mdl->ByteCount))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
+                                ndisemu_display(k, ndisemu_mdl_va(mdl)), mdl->ByteCount,
+                                NDISEMU_KIND_MDL, mdl, "MDL does not describe nonpaged pool");
+    pages = ndisemu_span_pages(ndisemu_mdl_va(mdl), mdl->ByteCount);
+    if (ndisemu_mdl_bytes((uint32_t)pages) > h->size)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, pages, 0,
+                                NDISEMU_KIND_MDL, mdl,
+                                "MDL is too small for the pages its buffer spans");
+    build(k, mdl);
+    return NDISEMU_OK;
+}
+
+int ndisemu_initialize_mdl(ndisemu_kernel *k, MDL *mdl, void *va, uint64_t length)
+{
+    ndisemu_header *h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
+    if (!h)
+        return NDISEMU_BUGCHECK;
+    if (length > UINT32_MAX ||
+        ndisemu_mdl_bytes((uint32_t)ndisemu_span_pages(va, length)) > h->size)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, length, 0,
+                                NDISEMU_KIND_MDL, mdl,
+                                "MDL storage is smaller than MmSizeOfMdl(BaseVa, Length)");
+    initialize(mdl, va, length);
+    ndisemu_mdl_private_of(mdl)->length = (uint32_t)length;
+    return NDISEMU_OK;
+}
+
+int ndisemu_system_address(ndisemu_kernel *k, MDL *mdl, void **out)
+{
+    *out = NULL;
+    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL))
+        return NDISEMU_BUGCHECK;
+    if (mdl->MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL)) {
+        *out = mdl->MappedSystemVa;
+        return NDISEMU_OK;
+    }
+    /* MmMapLockedPagesSpecifyCache: every arena page is already mapped, so a
+     * mapping succeeds when the range is live memory; the MDL remembers it. */
+    if (mdl->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(mdl), mdl->ByteCount))
+        return NDISEMU_OK;
+    if (ndisemu_should_fail(k))
+        return NDISEMU_OK;
+    mdl->MappedSystemVa = ndisemu_mdl_va(mdl);
+    mdl->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
+    *out = mdl->MappedSystemVa;
+    return NDISEMU_OK;
+}
+
+int ndisemu_adjust_mdl_length(ndisemu_kernel *k, MDL *mdl, uint32_t length)
+{
+    ndisemu_mdl_private *priv;
+    if (!ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL))
+        return NDISEMU_BUGCHECK;
+    priv = ndisemu_mdl_private_of(mdl);
+    if (k->verifier && length > priv->length)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_MDL_LENGTH, length,
+                                priv->length, NDISEMU_KIND_MDL, mdl,
+                                "NdisAdjustMdlLength beyond the length given at allocation");
+    mdl->ByteCount = length;
+    return NDISEMU_OK;
+}

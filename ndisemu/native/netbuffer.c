@@ -1,0 +1,210 @@
+/*
+ * netbuffer.c - NET_BUFFER allocation and free (NdisAllocateNetBuffer,
+ * NdisAllocateNetBufferMdlAndData, NdisFreeNetBuffer),
+ * NdisAdjustNetBufferCurrentMdl and reading an NB's used data.
+ */
+#include "kernel.h"
+
+ndisemu_nb_private *ndisemu_nb_private_of(NET_BUFFER *nb)
+{
+    return (ndisemu_nb_private *)(nb + 1);
+}
+
+static uint32_t max_pages(uint32_t data_size)
+{
+    return (data_size + 0xFFFu) / 0x1000u + 1u;  /* any page offset */
+}
+
+uint64_t ndisemu_nb_data_parts(uint32_t data_size)
+{
+    if (!data_size)
+        return 0;
+    return ndisemu_inner_span(ndisemu_mdl_bytes(max_pages(data_size))) +
+           ndisemu_inner_span(data_size);
+}
+
+uint64_t ndisemu_nb_object_bytes(uint32_t data_size)
+{
+    return ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN) + ndisemu_nb_data_parts(data_size);
+}
+
+void ndisemu_nb_attach_data(ndisemu_kernel *k, ndisemu_header *outer, uint8_t **cursor,
+                            NET_BUFFER *nb, uint32_t data_size, uint32_t tag)
+{
+    MDL *mdl = ndisemu_inner_object(k, outer, cursor, ndisemu_mdl_bytes(max_pages(data_size)),
+                                    NDISEMU_KIND_MDL, tag);
+    uint8_t *data = ndisemu_inner_object(k, outer, cursor, data_size, NDISEMU_KIND_DATA, tag);
+    ndisemu_mdl_private *priv = ndisemu_mdl_private_of(mdl);
+    ndisemu_mdl_init_built(k, mdl, data, data_size);
+    priv->origin = NDISEMU_ORIGIN_PREALLOCATED;
+    priv->length = data_size;
+    priv->buffer = data;
+    /* [UNSPEC] initial data space of an NB that comes with data: ndisemu
+     * makes the whole buffer used data (DataOffset 0, DataLength DataSize). */
+    ndisemu_nb_fill(nb, mdl, 0, data_size);
+}
+
+int ndisemu_nb_validate(ndisemu_kernel *k, MDL *chain, uint32_t data_offset,
+                        uint64_t data_length)
+{
+    uint64_t total;
+    if (!chain) {
+        if (data_offset || data_length)
+            return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER,
+                                    data_offset, data_length, NDISEMU_KIND_NB, NULL,
+                                    "MdlChain is NULL but DataOffset/DataLength are not 0");
+        return NDISEMU_OK;
+    }
+    if (ndisemu_check_chain(k, chain, NULL) < 0)
+        return NDISEMU_BUGCHECK;
+    total = ndisemu_chain_bytes(chain);
+    if ((uint64_t)data_offset + data_length > total)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER,
+                                (uint64_t)data_offset + data_length, total, NDISEMU_KIND_MDL,
+                                chain, "DataOffset + DataLength exceeds the MDL chain's bytes");
+    return NDISEMU_OK;
+}
+
+void ndisemu_nb_fill(NET_BUFFER *nb, MDL *chain, uint32_t data_offset, uint64_t data_length)
+{
+    MDL *current = NULL;
+    uint32_t in_mdl = 0;
+    nb->MdlChain = chain;
+    nb->DataOffset = data_offset;
+    nb->stDataLength = 0;
+    nb->DataLength = (ULONG)data_length;
+    if (chain)
+        ndisemu_chain_locate(chain, data_offset, &current, &in_mdl);
+    nb->CurrentMdl = current;
+    nb->CurrentMdlOffset = in_mdl;
+}
+
+static NET_BUFFER *carve_nb(ndisemu_kernel *k, ndisemu_pool *pool, uint32_t origin)
+{
+    NET_BUFFER *nb = ndisemu_block_alloc(k, ndisemu_nb_object_bytes(pool->data_size),
+                                         NDISEMU_KIND_NB, pool->tag, pool);
+    ndisemu_header *h;
+    uint8_t *cursor;
+    if (!nb)
+        return NULL;
+    h = ndisemu_header_of(nb);
+    h->size = NDISEMU_NB_BYTES;
+    cursor = (uint8_t *)nb + ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN);
+    nb->NdisPoolHandle = pool;
+    ndisemu_nb_private_of(nb)->origin = origin;
+    ndisemu_nb_private_of(nb)->pool = pool;
+    if (pool->data_size)
+        ndisemu_nb_attach_data(k, h, &cursor, nb, pool->data_size, pool->tag);
+    pool->live++;
+    return nb;
+}
+
+int ndisemu_allocate_nb(ndisemu_kernel *k, void *handle, MDL *chain, uint32_t data_offset,
+                        uint64_t data_length, NET_BUFFER **out)
+{
+    ndisemu_pool *pool;
+    *out = NULL;
+    if (ndisemu_check_irql(k) || !(pool = ndisemu_check_pool(k, handle, NDISEMU_KIND_NB_POOL)))
+        return NDISEMU_BUGCHECK;
+    if (pool->data_size)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_POOL,
+                                pool->data_size, 0, NDISEMU_KIND_NB_POOL, handle,
+                                "pool has a DataSize: allocate with NdisAllocateNetBufferMdlAndData");
+    if (ndisemu_nb_validate(k, chain, data_offset, data_length))
+        return NDISEMU_BUGCHECK;
+    *out = carve_nb(k, pool, NDISEMU_ORIGIN_POOL);
+    if (!*out)
+        return NDISEMU_NO_MEMORY;
+    ndisemu_nb_fill(*out, chain, data_offset, data_length);
+    return NDISEMU_OK;
+}
+
+int ndisemu_allocate_nb_mdl_and_data(ndisemu_kernel *k, void *handle, NET_BUFFER **out)
+{
+    ndisemu_pool *pool;
+    *out = NULL;
+    if (ndisemu_check_irql(k) || !(pool = ndisemu_check_pool(k, handle, NDISEMU_KIND_NB_POOL)))
+        return NDISEMU_BUGCHECK;
+    if (!pool->data_size)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_POOL, 0, 0,
+                                NDISEMU_KIND_NB_POOL, handle,
+                                "pool was created with DataSize 0: no data to allocate");
+    *out = carve_nb(k, pool, NDISEMU_ORIGIN_MDL_AND_DATA);
+    return *out ? NDISEMU_OK : NDISEMU_NO_MEMORY;
+}
+
+static const char *nb_free_rule(uint32_t origin)
+{
+    switch (origin) {
+    case NDISEMU_ORIGIN_PREALLOCATED:
+        return "NB was preallocated with its NBL: NdisFreeNetBufferList frees it";
+    case NDISEMU_ORIGIN_CLONE: case NDISEMU_ORIGIN_FWPS_CLONE: case NDISEMU_ORIGIN_DEEP_CLONE:
+        return "NB belongs to a clone and is freed with the clone's NBL";
+    case NDISEMU_ORIGIN_FRAGMENT: case NDISEMU_ORIGIN_REASSEMBLED:
+        return "NB belongs to a fragment/reassembled NBL and is freed with it";
+    default:
+        return "NB was not allocated with NdisAllocateNetBuffer(MdlAndData)";
+    }
+}
+
+int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
+{
+    ndisemu_header *h;
+    ndisemu_nb_private *priv;
+    if (ndisemu_check_irql(k))
+        return NDISEMU_BUGCHECK;
+    h = ndisemu_check_object(k, nb, NDISEMU_KIND_NB);
+    if (!h) {
+        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
+            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
+            k->bug.rule = "NET_BUFFER freed twice";
+        }
+        return NDISEMU_BUGCHECK;
+    }
+    priv = ndisemu_nb_private_of(nb);
+    if (h->outer || (priv->origin != NDISEMU_ORIGIN_POOL &&
+                     priv->origin != NDISEMU_ORIGIN_MDL_AND_DATA))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, priv->origin, 0,
+                                NDISEMU_KIND_NB, nb,
+                                nb_free_rule(h->outer ? NDISEMU_ORIGIN_PREALLOCATED
+                                                      : priv->origin));
+    ((ndisemu_pool *)priv->pool)->live--;
+    ndisemu_block_free(k, nb, priv->pool);
+    return NDISEMU_OK;
+}
+
+int ndisemu_adjust_current_mdl(ndisemu_kernel *k, NET_BUFFER *nb)
+{
+    MDL *current;
+    uint32_t in_mdl;
+    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nb, NDISEMU_KIND_NB))
+        return NDISEMU_BUGCHECK;
+    if (ndisemu_check_chain(k, nb->MdlChain, nb) < 0)
+        return NDISEMU_BUGCHECK;
+    if (!ndisemu_chain_locate(nb->MdlChain, nb->DataOffset, &current, &in_mdl))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
+                                nb->DataOffset, ndisemu_chain_bytes(nb->MdlChain),
+                                NDISEMU_KIND_NB, nb,
+                                "DataOffset: beyond the bytes the MDL chain describes");
+    nb->CurrentMdl = current;
+    nb->CurrentMdlOffset = in_mdl;
+    return NDISEMU_OK;
+}
+
+int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t length,
+                    uint8_t *out)
+{
+    MDL *mdl;
+    uint32_t in_mdl;
+    if (ndisemu_check_nb(k, nb))
+        return NDISEMU_BUGCHECK;
+    if (offset + length > nb->DataLength)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER,
+                                offset + length, nb->DataLength, NDISEMU_KIND_NB, nb,
+                                "read beyond DataLength");
+    if (!length)
+        return NDISEMU_OK;
+    ndisemu_chain_locate(nb->MdlChain, nb->DataOffset + offset, &mdl, &in_mdl);
+    ndisemu_chain_copy_out(mdl, in_mdl, length, out);
+    return NDISEMU_OK;
+}

@@ -1,0 +1,168 @@
+/*
+ * verifier.c - every pointer the emulator is handed is checked here before
+ * it is followed, and every misuse becomes a recorded bug check instead of a
+ * crash.  The checks that only cost time (chain consistency walks, poison
+ * fills) are skipped when the verifier is off; pointer checks never are.
+ */
+#include "kernel.h"
+
+int ndisemu_bugcheck(ndisemu_kernel *k, uint32_t code, uint64_t p1, uint64_t p3, uint64_t p4,
+                     uint32_t kind, const void *object, const char *rule)
+{
+    uint64_t shown = object ? ndisemu_display(k, object) : 0;
+    k->bug.code = code;
+    k->bug.parameters[0] = p1;
+    k->bug.parameters[1] = code == NDISEMU_PAGE_FAULT ? 0 : shown;
+    k->bug.parameters[2] = p3;
+    k->bug.parameters[3] = p4;
+    if (code == NDISEMU_PAGE_FAULT)
+        k->bug.parameters[0] = shown;
+    k->bug.object_kind = kind;
+    k->bug.object = shown;
+    k->bug.rule = rule;
+    return NDISEMU_BUGCHECK;
+}
+
+int ndisemu_check_irql(ndisemu_kernel *k)
+{
+    if (k->irql <= DISPATCH_LEVEL)
+        return NDISEMU_OK;
+    return ndisemu_bugcheck(k, DRIVER_VERIFIER_DETECTED_VIOLATION, NDISEMU_VERIFIER_IRQL,
+                            k->irql, DISPATCH_LEVEL, 0, NULL,
+                            "called above its maximum IRQL (DISPATCH_LEVEL)");
+}
+
+ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind)
+{
+    int found;
+    if (!p) {
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_POINTER, (uint64_t)kind, 0,
+                         (uint32_t)kind, NULL, "NULL pointer where an object is required");
+        return NULL;
+    }
+    found = ndisemu_object_kind(k, p);
+    if (found == kind)
+        return ndisemu_header_of(p);
+    if (found == -kind)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_USE_AFTER_FREE, (uint64_t)kind,
+                         (uint64_t)kind, (uint32_t)kind, p, "object used after it was freed");
+    else
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_POINTER, (uint64_t)kind,
+                         (uint64_t)(found < 0 ? -found : found), (uint32_t)kind, p,
+                         "pointer is not a live object of the expected kind");
+    return NULL;
+}
+
+int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
+{
+    int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_MDL];
+    MDL *m;
+    for (m = chain; m; m = m->Next) {
+        if (!ndisemu_check_object(k, m, NDISEMU_KIND_MDL)) {
+            /* report against the owner's chain, keep the MDL as P3 */
+            uint64_t bad = ndisemu_display(k, m);
+            if (owner) {
+                k->bug.parameters[2] = bad;
+                k->bug.parameters[1] = ndisemu_display(k, owner);
+                k->bug.object = k->bug.parameters[1];
+            }
+            return -1;
+        }
+        if (++count > limit) {
+            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                             NDISEMU_KIND_MDL, chain, "MDL chain loops back on itself");
+            return -1;
+        }
+        if (m->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(m), m->ByteCount)) {
+            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
+                             ndisemu_display(k, ndisemu_mdl_va(m)), m->ByteCount,
+                             NDISEMU_KIND_MDL, m,
+                             "MDL describes memory outside any live pool block");
+            return -1;
+        }
+    }
+    return count;
+}
+
+static int nb_bug(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t got, uint64_t want,
+                  const char *rule)
+{
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, got, want,
+                            NDISEMU_KIND_NB, nb, rule);
+}
+
+/* The invariant every data-space call relies on:
+ * DataOffset == bytes of the MDLs before CurrentMdl + CurrentMdlOffset. */
+int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb)
+{
+    uint64_t before = 0, total;
+    int64_t count;
+    MDL *m;
+
+    if (!ndisemu_check_object(k, nb, NDISEMU_KIND_NB))
+        return NDISEMU_BUGCHECK;
+    count = ndisemu_check_chain(k, nb->MdlChain, nb);
+    if (count < 0)
+        return NDISEMU_BUGCHECK;
+    if (!nb->MdlChain) {
+        if (nb->DataOffset || nb->DataLength)
+            return nb_bug(k, nb, nb->DataOffset + (uint64_t)nb->DataLength, 0,
+                          "DataOffset/DataLength: non-zero with a NULL MdlChain");
+        if (nb->CurrentMdl || nb->CurrentMdlOffset)
+            return nb_bug(k, nb, ndisemu_display(k, nb->CurrentMdl), 0,
+                          "CurrentMdl: set with a NULL MdlChain");
+        return NDISEMU_OK;
+    }
+    total = ndisemu_chain_bytes(nb->MdlChain);
+    if ((uint64_t)nb->DataOffset + nb->DataLength > total)
+        return nb_bug(k, nb, (uint64_t)nb->DataOffset + nb->DataLength, total,
+                      "DataLength: DataOffset + DataLength exceeds the MDL chain's bytes");
+    for (m = nb->MdlChain; m && m != nb->CurrentMdl; m = m->Next)
+        before += m->ByteCount;
+    if (!m)
+        return nb_bug(k, nb, ndisemu_display(k, nb->CurrentMdl), 0,
+                      "CurrentMdl: not an MDL of this NET_BUFFER's MdlChain");
+    if (nb->CurrentMdlOffset > m->ByteCount)
+        return nb_bug(k, nb, nb->CurrentMdlOffset, m->ByteCount,
+                      "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
+    if (before + nb->CurrentMdlOffset != nb->DataOffset)
+        return nb_bug(k, nb, nb->DataOffset, before + nb->CurrentMdlOffset,
+                      "DataOffset: differs from the bytes before CurrentMdl + CurrentMdlOffset");
+    return NDISEMU_OK;
+}
+
+int ndisemu_check_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+{
+    int64_t limit;
+    NET_BUFFER *nb;
+    if (!ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
+        return NDISEMU_BUGCHECK;
+    limit = k->stats.live[NDISEMU_KIND_NB];
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next) {
+        if (ndisemu_check_nb(k, nb) != NDISEMU_OK)
+            return NDISEMU_BUGCHECK;
+        if (--limit < 0)
+            return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                                    NDISEMU_KIND_NBL, nbl,
+                                    "NET_BUFFER list loops back on itself");
+    }
+    return NDISEMU_OK;
+}
+
+int ndisemu_probe(ndisemu_kernel *k, const void *p, uint64_t length, int kind)
+{
+    if (kind ? ndisemu_object_kind(k, p) == kind : ndisemu_range_is_live(k, p, length))
+        return NDISEMU_OK;
+    return ndisemu_bugcheck(k, NDISEMU_PAGE_FAULT, 0, 0, 0, (uint32_t)kind, p,
+                            "dereference of a pointer outside live pool memory");
+}
+
+int ndisemu_object_origin(ndisemu_kernel *k, const void *p)
+{
+    switch (ndisemu_object_kind(k, p)) {
+    case NDISEMU_KIND_NBL: return (int)ndisemu_nbl_private_of((NET_BUFFER_LIST *)p)->origin;
+    case NDISEMU_KIND_NB: return (int)ndisemu_nb_private_of((NET_BUFFER *)p)->origin;
+    case NDISEMU_KIND_MDL: return (int)ndisemu_mdl_private_of((MDL *)p)->origin;
+    default: return 0;
+    }
+}

@@ -1,0 +1,119 @@
+"""Bug checks: what a refused NDIS call raises, and the one table of subcodes.
+
+Misuse never crashes the host: the native core checks every pointer before it
+follows it and records a bug check instead (see ndisemu/native/verifier.c);
+the Kernel's call wrappers raise it as :class:`BugCheck`.
+"""
+
+from __future__ import annotations
+
+from ndisemu._native import lib
+
+BUGCODE_NDIS_DRIVER = 0x7C
+DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4
+PAGE_FAULT_IN_NONPAGED_AREA = 0x50
+
+# Subcodes of 0x7C (parameter 1).  0x21 and 0x27 are Microsoft's; the others
+# are ndisemu's own: Microsoft documents no subcode for these misuses.
+SUBCODES: dict[int, tuple[str, str]] = {
+    0x21: ("NDIS_BUGCHECK_INVALID_OBJECT_HEADER",
+           "Microsoft: malformed NDIS_OBJECT_HEADER in pool parameters (P3 found, P4 expected)"),
+    0x27: ("NDIS_BUGCHECK_LEAKED_NBL",
+           "Microsoft: pool freed with objects still allocated from it (P2 = 1)"),
+    lib.NDISEMU_BUG_BAD_POINTER: ("NDISEMU_BAD_POINTER",
+                                  "pointer is NULL, outside the arena or not a live object "
+                                  "of the expected kind (P3 expected kind, P4 found kind)"),
+    lib.NDISEMU_BUG_DOUBLE_FREE: ("NDISEMU_DOUBLE_FREE", "object freed twice"),
+    lib.NDISEMU_BUG_USE_AFTER_FREE: ("NDISEMU_USE_AFTER_FREE",
+                                     "freed object passed to a call"),
+    lib.NDISEMU_BUG_WRONG_FREE: ("NDISEMU_WRONG_FREE",
+                                 "object freed with a call other than its allocator's "
+                                 "counterpart"),
+    lib.NDISEMU_BUG_CHILDREN_OUTSTANDING: ("NDISEMU_CHILDREN_OUTSTANDING",
+                                           "NBL freed while its ChildRefCount is not 0 (P3)"),
+    lib.NDISEMU_BUG_CONTEXT_ORDER: ("NDISEMU_CONTEXT_ORDER",
+                                    "NBL context freed out of LIFO order, or not freed "
+                                    "before the NBL"),
+    lib.NDISEMU_BUG_NB_INCONSISTENT: ("NDISEMU_NB_INCONSISTENT",
+                                      "NET_BUFFER fields disagree with its MDL chain "
+                                      "(P3 found, P4 expected)"),
+    lib.NDISEMU_BUG_ADVANCE_PAST_END: ("NDISEMU_ADVANCE_PAST_END",
+                                       "advance by more than DataLength"),
+    lib.NDISEMU_BUG_CLONE_FLAGS: ("NDISEMU_CLONE_FLAGS",
+                                  "clone freed with flags other than its allocation flags"),
+    lib.NDISEMU_BUG_CLONE_MODIFIED: ("NDISEMU_CLONE_MODIFIED",
+                                     "FWPS clone's NB/MDL lists changed and not restored "
+                                     "before the free"),
+    lib.NDISEMU_BUG_REFERENCED: ("NDISEMU_REFERENCED",
+                                 "NBL freed while FwpsReferenceNetBufferList0 references "
+                                 "remain"),
+    lib.NDISEMU_BUG_WRONG_POOL: ("NDISEMU_WRONG_POOL",
+                                 "call not allowed on a pool created with these parameters"),
+    lib.NDISEMU_BUG_MDL_LENGTH: ("NDISEMU_MDL_LENGTH",
+                                 "MDL length adjusted beyond, or not restored to, its "
+                                 "allocated length"),
+    lib.NDISEMU_BUG_BAD_RANGE: ("NDISEMU_BAD_RANGE",
+                                "buffer range is not inside live nonpaged pool"),
+    lib.NDISEMU_BUG_BAD_PARAMETER: ("NDISEMU_BAD_PARAMETER",
+                                    "parameter combination the documentation forbids"),
+}
+
+# Parameter 1 of 0xC4 for a call made above its maximum IRQL (ndisemu's own).
+VERIFIER_IRQL = lib.NDISEMU_VERIFIER_IRQL
+
+KIND_NAMES = {
+    lib.NDISEMU_KIND_NBL: "NET_BUFFER_LIST",
+    lib.NDISEMU_KIND_NB: "NET_BUFFER",
+    lib.NDISEMU_KIND_MDL: "MDL",
+    lib.NDISEMU_KIND_CONTEXT: "NET_BUFFER_LIST_CONTEXT",
+    lib.NDISEMU_KIND_DATA: "data buffer",
+    lib.NDISEMU_KIND_MEMORY: "memory block",
+    lib.NDISEMU_KIND_NBL_POOL: "NBL pool",
+    lib.NDISEMU_KIND_NB_POOL: "NB pool",
+}
+
+
+class BugCheck(Exception):
+    """A Windows stop: `.code` (0x7C, 0xC4 or 0x50), `.parameters` (four
+    ints, parameter 1 the subcode or faulting address) and a message naming
+    the call, the object at its display address and the rule broken."""
+
+    def __init__(self, code: int, parameters: tuple[int, int, int, int], message: str):
+        super().__init__(message)
+        self.code = code
+        self.parameters = parameters
+
+    @property
+    def subcode(self) -> int:
+        return self.parameters[0]
+
+    @property
+    def name(self) -> str:
+        return SUBCODES.get(self.subcode, ("", ""))[0] if self.code == 0x7C else ""
+
+
+def from_native(call: str, bug) -> BugCheck:
+    """Builds the exception from the core's record of a refused call."""
+    code = int(bug.code)
+    params = tuple(int(bug.parameters[i]) for i in range(4))
+    rule = bug.rule
+    from ndisemu._native import ffi
+    text = ffi.string(rule).decode() if rule != ffi.NULL else "bug check"
+    kind = KIND_NAMES.get(int(bug.object_kind), "object")
+    where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
+    if code == BUGCODE_NDIS_DRIVER and params[0] == lib.NDISEMU_BUG_BAD_POINTER and params[3]:
+        where += f" (found a live {KIND_NAMES.get(params[3], 'object')} there)"
+    label = {BUGCODE_NDIS_DRIVER: "BUGCODE_NDIS_DRIVER",
+             DRIVER_VERIFIER_DETECTED_VIOLATION: "DRIVER_VERIFIER_DETECTED_VIOLATION",
+             PAGE_FAULT_IN_NONPAGED_AREA: "PAGE_FAULT_IN_NONPAGED_AREA"}.get(code, "STOP")
+    message = (f"{call}: {text}: {where} "
+               f"[bug check {code:#x} {label} ({', '.join(f'{p:#x}' for p in params)})]")
+    return BugCheck(code, params, message)
+
+
+def subcode_table() -> str:
+    """The table of 0x7C subcodes, as the README shows it."""
+    rows = ["| P1 | name | meaning |", "|---|---|---|"]
+    for code, (name, meaning) in sorted(SUBCODES.items()):
+        rows.append(f"| {code:#04x} | {name} | {meaning} |")
+    return "\n".join(rows)

@@ -40,3 +40,9 @@ def boolean(value: Any, name: str) -> int:
     if not isinstance(value, (bool, int)):
         raise TypeError(f"{name} must be a BOOLEAN (bool or int)")
     return 1 if value else 0
+
+
+def opt(value: Any) -> Any:
+    """None as NULL for a pointer passed straight to the core (cffi itself
+    raises TypeError for anything that is not a pointer cdata)."""
+    return ffi.NULL if value is None else value

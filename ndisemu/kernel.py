@@ -36,7 +36,7 @@ _HINT_BASE = 0x5A0000000000
 _HINT_SLOT = 1 << 36
 _HINT_SLOTS = 64
 _slots_in_use: set[int] = set()
-_slots_lock = threading.Lock()
+_slots_lock = threading.RLock()   # re-entered when GC unmaps an arena mid-map
 
 # (base, end, weakref to Kernel), sorted by base: who owns a raw pointer.
 _registry: list[tuple[int, int, Any]] = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ndisemu._args import boolean, pointer_arg, uint
+from ndisemu._args import opt as _p
 from ndisemu._native import ffi, lib
 from ndisemu.constants import for_version
 
@@ -57,7 +58,7 @@ class MdlCalls:
         return self._done("NdisAllocateMdl", rc, self._out_mdl[0])
 
     def NdisFreeMdl(self, Mdl: Any) -> None:
-        self._check("NdisFreeMdl", lib.ndisemu_free_mdl(self._k, Mdl,
+        self._check("NdisFreeMdl", lib.ndisemu_free_mdl(self._k, _p(Mdl),
                                                         lib.NDISEMU_ORIGIN_NDIS_MDL))
 
     def IoAllocateMdl(self, VirtualAddress: Any, Length: int, SecondaryBuffer: Any,
@@ -76,23 +77,23 @@ class MdlCalls:
         return self._done("IoAllocateMdl", rc, self._out_mdl[0])
 
     def IoFreeMdl(self, Mdl: Any) -> None:
-        self._check("IoFreeMdl", lib.ndisemu_free_mdl(self._k, Mdl, lib.NDISEMU_ORIGIN_IO_MDL))
+        self._check("IoFreeMdl", lib.ndisemu_free_mdl(self._k, _p(Mdl), lib.NDISEMU_ORIGIN_IO_MDL))
 
     def MmBuildMdlForNonPagedPool(self, MemoryDescriptorList: Any) -> None:
         self._check("MmBuildMdlForNonPagedPool",
-                    lib.ndisemu_build_mdl_for_nonpaged_pool(self._k, MemoryDescriptorList))
+                    lib.ndisemu_build_mdl_for_nonpaged_pool(self._k, _p(MemoryDescriptorList)))
 
     def MmGetSystemAddressForMdlSafe(self, Mdl: Any, Priority: int) -> Any:
         """MappedSystemVa for a mapped or nonpaged-pool MDL; otherwise maps it
         (NULL when the range is not live memory or a failure is injected)."""
         uint(Priority, "Priority")
-        rc = lib.ndisemu_system_address(self._k, Mdl, self._out_void)
+        rc = lib.ndisemu_system_address(self._k, _p(Mdl), self._out_void)
         return self._done("MmGetSystemAddressForMdlSafe", rc, self._out_void[0])
 
     def NdisAdjustMdlLength(self, Mdl: Any, Length: int) -> None:
         """Sets ByteCount; not beyond the length given at allocation."""
         uint(Length, "Length")
-        self._check("NdisAdjustMdlLength", lib.ndisemu_adjust_mdl_length(self._k, Mdl, Length))
+        self._check("NdisAdjustMdlLength", lib.ndisemu_adjust_mdl_length(self._k, _p(Mdl), Length))
 
     def NdisQueryMdl(self, Mdl: Any,
                      Priority: int = _C["NormalPagePriority"]) -> tuple[Any, int]:
@@ -135,7 +136,7 @@ class MdlCalls:
     def MmInitializeMdl(self, MemoryDescriptorList: Any, BaseVa: Any, Length: int) -> None:
         uint(Length, "Length")
         self._check("MmInitializeMdl",
-                    lib.ndisemu_initialize_mdl(self._k, MemoryDescriptorList,
+                    lib.ndisemu_initialize_mdl(self._k, _p(MemoryDescriptorList),
                                                pointer_arg(BaseVa, "BaseVa"), Length))
 
     def _probe(self, ptr: Any, kind: int, call: str) -> None:

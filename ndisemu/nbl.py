@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ndisemu._args import multiple_of, uint
+from ndisemu._args import opt as _p
 from ndisemu._native import ffi, lib
 
 
@@ -38,7 +39,7 @@ class NblCalls:
                                   ContextBackFill: int) -> Any:
         multiple_of(ContextSize, "ContextSize", 16)
         multiple_of(ContextBackFill, "ContextBackFill", 16)
-        rc = lib.ndisemu_allocate_nbl(self._k, PoolHandle, ContextSize, ContextBackFill,
+        rc = lib.ndisemu_allocate_nbl(self._k, _p(PoolHandle), ContextSize, ContextBackFill,
                                       self._out_nbl)
         return self._done("NdisAllocateNetBufferList", rc, self._out_nbl[0])
 
@@ -49,12 +50,12 @@ class NblCalls:
         multiple_of(ContextBackFill, "ContextBackFill", 16)
         uint(DataOffset, "DataOffset")
         uint(DataLength, "DataLength")
-        rc = lib.ndisemu_allocate_nb_and_nbl(self._k, PoolHandle, ContextSize, ContextBackFill,
-                                             MdlChain, DataOffset, DataLength, self._out_nbl)
+        rc = lib.ndisemu_allocate_nb_and_nbl(self._k, _p(PoolHandle), ContextSize, ContextBackFill,
+                                             _p(MdlChain), DataOffset, DataLength, self._out_nbl)
         return self._done("NdisAllocateNetBufferAndNetBufferList", rc, self._out_nbl[0])
 
     def NdisFreeNetBufferList(self, NetBufferList: Any) -> None:
-        self._check("NdisFreeNetBufferList", lib.ndisemu_free_nbl(self._k, NetBufferList))
+        self._check("NdisFreeNetBufferList", lib.ndisemu_free_nbl(self._k, _p(NetBufferList)))
 
     def NdisAllocateNetBufferListContext(self, NetBufferList: Any, ContextSize: int,
                                          ContextBackFill: int, PoolTag: int) -> int:
@@ -65,14 +66,14 @@ class NblCalls:
         if ContextSize + ContextBackFill > 0xFFFF:
             raise ValueError("ContextSize + ContextBackFill must fit the USHORT Size field")
         uint(PoolTag, "PoolTag")
-        rc = lib.ndisemu_allocate_nbl_context(self._k, NetBufferList, ContextSize,
+        rc = lib.ndisemu_allocate_nbl_context(self._k, _p(NetBufferList), ContextSize,
                                               ContextBackFill, PoolTag)
         return self._status("NdisAllocateNetBufferListContext", rc)
 
     def NdisFreeNetBufferListContext(self, NetBufferList: Any, ContextSize: int) -> None:
         uint(ContextSize, "ContextSize", 16)
         self._check("NdisFreeNetBufferListContext",
-                    lib.ndisemu_free_nbl_context(self._k, NetBufferList, ContextSize))
+                    lib.ndisemu_free_nbl_context(self._k, _p(NetBufferList), ContextSize))
 
     # -- helpers beside the faithful calls -------------------------------------
 
@@ -109,7 +110,7 @@ class NblCalls:
         pointers = ffi.new("uint8_t *[]", buffers or [ffi.NULL])
         lengths = ffi.new("uint64_t[]", [len(p) for p in payloads] or [0])
         size_array = ffi.new("uint32_t[]", sizes or [0])
-        rc = lib.ndisemu_build_nbl(self._k, pool, self.default_nb_pool, count, pointers,
+        rc = lib.ndisemu_build_nbl(self._k, _p(pool), self.default_nb_pool, count, pointers,
                                    lengths, size_array, len(sizes), data_offset, self._out_nbl)
         return self._done("build_nbl", rc, self._out_nbl[0])
 
@@ -117,11 +118,11 @@ class NblCalls:
         """Frees an NBL from build_nbl with its NBs, MDLs and buffers (and
         MDLs a retreat allocated with the default allocator).  NBs or MDLs the
         caller spliced in are left alone."""
-        self._check("free_built", lib.ndisemu_free_built(self._k, nbl))
+        self._check("free_built", lib.ndisemu_free_built(self._k, _p(nbl)))
 
     def nbl_bytes(self, nbl: Any) -> list[bytes]:
         """The used data of every NB of `nbl`, in order."""
-        if lib.ndisemu_check_nbl(self._k, nbl):
+        if lib.ndisemu_check_nbl(self._k, _p(nbl)):
             raise self._raise("nbl_bytes")
         out = []
         nb = nbl.FirstNetBuffer
@@ -132,4 +133,4 @@ class NblCalls:
 
     def check_nbl(self, nbl: Any) -> None:
         """check_nb() for every NB of `nbl` (and the NBL and list themselves)."""
-        self._check("check_nbl", lib.ndisemu_check_nbl(self._k, nbl))
+        self._check("check_nbl", lib.ndisemu_check_nbl(self._k, _p(nbl)))

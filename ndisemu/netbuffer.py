@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ndisemu._args import opt as _p
 from ndisemu._args import uint
 from ndisemu._native import ffi, lib
 
@@ -29,36 +30,36 @@ class NetBufferCalls:
                               DataLength: int) -> Any:
         uint(DataOffset, "DataOffset")
         uint(DataLength, "DataLength")
-        rc = lib.ndisemu_allocate_nb(self._k, PoolHandle, MdlChain, DataOffset, DataLength,
+        rc = lib.ndisemu_allocate_nb(self._k, _p(PoolHandle), _p(MdlChain), DataOffset, DataLength,
                                      self._out_nb)
         return self._done("NdisAllocateNetBuffer", rc, self._out_nb[0])
 
     def NdisAllocateNetBufferMdlAndData(self, PoolHandle: Any) -> Any:
-        rc = lib.ndisemu_allocate_nb_mdl_and_data(self._k, PoolHandle, self._out_nb)
+        rc = lib.ndisemu_allocate_nb_mdl_and_data(self._k, _p(PoolHandle), self._out_nb)
         return self._done("NdisAllocateNetBufferMdlAndData", rc, self._out_nb[0])
 
     def NdisFreeNetBuffer(self, NetBuffer: Any) -> None:
-        self._check("NdisFreeNetBuffer", lib.ndisemu_free_nb(self._k, NetBuffer))
+        self._check("NdisFreeNetBuffer", lib.ndisemu_free_nb(self._k, _p(NetBuffer)))
 
     def NdisAdjustNetBufferCurrentMdl(self, NetBuffer: Any) -> None:
         """Recomputes CurrentMdl/CurrentMdlOffset from DataOffset."""
         self._check("NdisAdjustNetBufferCurrentMdl",
-                    lib.ndisemu_adjust_current_mdl(self._k, NetBuffer))
+                    lib.ndisemu_adjust_current_mdl(self._k, _p(NetBuffer)))
 
     def nb_bytes(self, nb: Any) -> bytes:
         """The used data of one NB (DataLength bytes from its data start)."""
         length = self._nb_length(nb, "nb_bytes")
         out = ffi.new("uint8_t[]", max(length, 1))
-        self._check("nb_bytes", lib.ndisemu_read_nb(self._k, nb, 0, length, out))
+        self._check("nb_bytes", lib.ndisemu_read_nb(self._k, _p(nb), 0, length, out))
         return ffi.buffer(out, length)[:]
 
     def check_nb(self, nb: Any) -> None:
         """Raises BugCheck 0x7C/0x87 naming the first field of `nb` that
         breaks DataOffset == bytes before CurrentMdl + CurrentMdlOffset (or
         another data-space invariant); returns None when all hold."""
-        self._check("check_nb", lib.ndisemu_check_nb(self._k, nb))
+        self._check("check_nb", lib.ndisemu_check_nb(self._k, _p(nb)))
 
     def _nb_length(self, nb: Any, call: str) -> int:
-        if lib.ndisemu_check_nb(self._k, nb):
+        if lib.ndisemu_check_nb(self._k, _p(nb)):
             raise self._raise(call)
         return nb.DataLength

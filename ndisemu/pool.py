@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ndisemu._args import opt as _p
 from ndisemu._native import ffi, lib
 from ndisemu.constants import for_version
 
@@ -66,7 +67,7 @@ class PoolCalls:
         return self._done("NdisAllocateNetBufferListPool", rc, self._out_void[0])
 
     def NdisFreeNetBufferListPool(self, PoolHandle: Any) -> None:
-        self._check("NdisFreeNetBufferListPool", lib.ndisemu_free_nbl_pool(self._k, PoolHandle))
+        self._check("NdisFreeNetBufferListPool", lib.ndisemu_free_nbl_pool(self._k, _p(PoolHandle)))
 
     def NdisAllocateNetBufferPool(self, NdisHandle: Any, Parameters: Any) -> Any:
         params = pool_parameters(Parameters, "NET_BUFFER_POOL_PARAMETERS")
@@ -74,21 +75,21 @@ class PoolCalls:
         return self._done("NdisAllocateNetBufferPool", rc, self._out_void[0])
 
     def NdisFreeNetBufferPool(self, PoolHandle: Any) -> None:
-        self._check("NdisFreeNetBufferPool", lib.ndisemu_free_nb_pool(self._k, PoolHandle))
+        self._check("NdisFreeNetBufferPool", lib.ndisemu_free_nb_pool(self._k, _p(PoolHandle)))
 
     def NdisGetPoolFromNetBufferList(self, NetBufferList: Any) -> Any:
         """The NBL's NdisPoolHandle field."""
-        rc = lib.ndisemu_pool_from_nbl(self._k, NetBufferList, self._out_void)
+        rc = lib.ndisemu_pool_from_nbl(self._k, _p(NetBufferList), self._out_void)
         return self._done("NdisGetPoolFromNetBufferList", rc, self._out_void[0])
 
     def NdisGetPoolFromNetBuffer(self, NetBuffer: Any) -> Any:
-        rc = lib.ndisemu_pool_from_nb(self._k, NetBuffer, self._out_void)
+        rc = lib.ndisemu_pool_from_nb(self._k, _p(NetBuffer), self._out_void)
         return self._done("NdisGetPoolFromNetBuffer", rc, self._out_void[0])
 
     def pool_info(self, PoolHandle: Any) -> dict[str, int]:
         """What a pool was created with and how many objects it has out."""
         info = ffi.new("ndisemu_pool *")
-        self._check("pool_info", lib.ndisemu_pool_info(self._k, PoolHandle, info))
+        self._check("pool_info", lib.ndisemu_pool_info(self._k, _p(PoolHandle), info))
         return {"kind": "NBL" if info.kind == lib.NDISEMU_KIND_NBL_POOL else "NB",
                 "ProtocolId": info.protocol_id, "fAllocateNetBuffer": info.allocate_nb,
                 "ContextSize": info.context_size, "PoolTag": info.tag,

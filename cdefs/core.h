@@ -185,4 +185,28 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *pool, void *nb_pool, uint32_t cou
                       uint32_t data_offset, NET_BUFFER_LIST **out);
 int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 
+/* -- derived NBLs and the FWPS calls (clone.c) ------------------------- */
+int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,
+                      uint32_t flags, uint32_t origin, NET_BUFFER_LIST **out);
+int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t flags,
+                           uint32_t origin);
+int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
+                           void *nb_pool, NET_BUFFER_LIST **out);
+int ndisemu_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
+                         void *nb_pool, uint32_t start, uint32_t max_len, uint32_t delta,
+                         uint32_t backfill, NET_BUFFER_LIST **out);
+int ndisemu_free_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, uint32_t delta);
+int ndisemu_reassemble_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, void *pool, int pool_given,
+                           uint32_t start, uint32_t delta, uint32_t backfill,
+                           NET_BUFFER_LIST **out);
+int ndisemu_free_reassembled_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta);
+int ndisemu_fwps_allocate_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
+                                     uint16_t context_backfill, MDL *chain,
+                                     uint32_t data_offset, uint64_t data_length,
+                                     NET_BUFFER_LIST **out);
+int ndisemu_fwps_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
+int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
+                           int dispatch_level);
+int ndisemu_nbl_references(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
+
 #endif

@@ -50,9 +50,11 @@ typedef struct {
     int32_t references;              /* FwpsReferenceNetBufferList0 count */
     uint32_t context_depth;
     uint32_t context_ops[NDISEMU_CONTEXT_STACK]; /* sizes; bit 16: new block */
-    uint64_t snapshot;               /* clones: checksum of the NB/MDL shape */
-    uint32_t built;                  /* build_nbl: buffers/MDLs owned */
-    uint32_t reserved;
+    uint64_t snapshot;               /* derived NBLs: hash of the NB/MDL shape, 0 = none */
+    void *nb_pool;                   /* derived NBLs: the pool their NBs are charged to */
+    NET_BUFFER_LIST *parent;         /* FWPS clones: the NBL whose ChildRefCount they hold */
+    uint32_t nb_count;               /* derived NBLs: NBs charged to nb_pool */
+    uint32_t delta;                  /* fragments/reassembly: DataOffsetDelta given */
 } ndisemu_nbl_private;
 
 /* Private bookkeeping after the NET_BUFFER. */
@@ -137,6 +139,9 @@ int ndisemu_check_irql(ndisemu_kernel *k);
 /* Checks that an MDL chain can be walked and its bytes read: every MDL live,
  * every described range inside live memory.  Returns the MDL count or -1. */
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner);
+/* The same walk; `ranges` 0 checks the MDL objects only (callers that will
+ * not touch the described bytes, e.g. a shallow clone without the verifier). */
+int64_t ndisemu_check_chain_ex(ndisemu_kernel *k, MDL *chain, const void *owner, int ranges);
 
 /* -- mdl.c ------------------------------------------------------------- */
 static inline uint8_t *ndisemu_mdl_va(const MDL *m)

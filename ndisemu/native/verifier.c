@@ -55,6 +55,11 @@ ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind)
 
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
 {
+    return ndisemu_check_chain_ex(k, chain, owner, 1);
+}
+
+int64_t ndisemu_check_chain_ex(ndisemu_kernel *k, MDL *chain, const void *owner, int ranges)
+{
     int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_MDL];
     MDL *m;
     for (m = chain; m; m = m->Next) {
@@ -73,7 +78,8 @@ int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
                              NDISEMU_KIND_MDL, chain, "MDL chain loops back on itself");
             return -1;
         }
-        if (m->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(m), m->ByteCount)) {
+        if (ranges && m->ByteCount &&
+            !ndisemu_range_is_live(k, ndisemu_mdl_va(m), m->ByteCount)) {
             ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
                              ndisemu_display(k, ndisemu_mdl_va(m)), m->ByteCount,
                              NDISEMU_KIND_MDL, m,

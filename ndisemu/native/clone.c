@@ -1,0 +1,623 @@
+/*
+ * clone.c - derived NBLs: NdisAllocateCloneNetBufferList, the FWPS clone and
+ * deep clone, fragments and reassembly, with their frees; and the other FWPS
+ * NBL calls (allocate/free, reference/dereference).
+ *
+ * A derived NBL is one block: the NBL, then each new NB and every MDL it
+ * needs as inner objects (and, for a deep clone, the data buffers and the
+ * context).  So an allocation either succeeds whole or allocates nothing,
+ * and the free releases exactly what the allocation made.  New MDLs are
+ * partial MDLs over the source MDLs' bytes: nothing is copied but for the
+ * deep clone.
+ */
+#include "kernel.h"
+
+#define DERIVE_CLONE 1
+#define DERIVE_FRAGMENT 2
+#define DERIVE_REASSEMBLE 3
+
+#define CLONE_TAG 0x6e6c434e  /* "NCln" */
+
+/* Where a walk over a source NB's used data stands. */
+typedef struct {
+    MDL *mdl;
+    uint32_t in;
+} cursor;
+
+/* One derivation: what to build, and the running state of the two passes
+ * (pass 1 sizes the block, pass 2 carves and fills it). */
+typedef struct {
+    ndisemu_kernel *k;
+    int mode;
+    int original_mdls;         /* NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS */
+    uint32_t origin;
+    uint32_t start;            /* bytes skipped at the front of each source NB */
+    uint32_t max_len;          /* fragment size */
+    uint32_t delta, backfill;  /* the retreat applied to each new NB */
+    void *nb_pool;
+    /* pass 1 */
+    uint64_t bytes;
+    uint32_t nbs;
+    /* pass 2 */
+    int carving;
+    ndisemu_header *outer;
+    uint8_t *at;
+    NET_BUFFER **nb_link;
+    NET_BUFFER *nb;
+    MDL **mdl_link;
+    MDL *chain;
+    uint64_t length;
+} derive;
+
+static uint32_t max_pages(uint64_t length)
+{
+    return (uint32_t)((length + 0xFFFu) / 0x1000u + 1u);
+}
+
+/* The source NB must be safe to walk from CurrentMdl for DataLength bytes.
+ * Under the verifier that is the full consistency check; without it, the
+ * MDL objects from CurrentMdl on (and their ranges when bytes will be read). */
+static int check_source(ndisemu_kernel *k, NET_BUFFER *nb, int ranges)
+{
+    uint64_t available;
+    MDL *m;
+    if (k->verifier)
+        return ndisemu_check_nb(k, nb);
+    if (!ndisemu_check_object(k, nb, NDISEMU_KIND_NB))
+        return NDISEMU_BUGCHECK;
+    if (!nb->DataLength)
+        return NDISEMU_OK;
+    if (ndisemu_check_chain_ex(k, nb->CurrentMdl, nb, ranges) < 0)
+        return NDISEMU_BUGCHECK;
+    available = 0;
+    for (m = nb->CurrentMdl; m; m = m->Next)
+        available += m->ByteCount;
+    if (!nb->CurrentMdl || nb->CurrentMdlOffset + (uint64_t)nb->DataLength > available)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
+                                nb->DataLength, available, NDISEMU_KIND_NB, nb,
+                                "DataLength: more bytes than the chain holds from CurrentMdl");
+    return NDISEMU_OK;
+}
+
+/* Checks the source NBL and every NB on it; returns the NB count or -1. */
+static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int ranges)
+{
+    int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_NB];
+    NET_BUFFER *nb;
+    if (!ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
+        return -1;
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next) {
+        if (check_source(k, nb, ranges))
+            return -1;
+        if (++count > limit) {
+            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                             NDISEMU_KIND_NBL, nbl, "NET_BUFFER list loops back on itself");
+            return -1;
+        }
+    }
+    return count;
+}
+
+static void skip(cursor *c, uint64_t n)
+{
+    while (c->mdl && n) {
+        uint64_t run = c->mdl->ByteCount - c->in;
+        if (n < run) {
+            c->in += (uint32_t)n;
+            return;
+        }
+        n -= run;
+        c->mdl = c->mdl->Next;
+        c->in = 0;
+    }
+}
+
+/* Partial MDL over `length` bytes of `src` from `in` (IoBuildPartialMdl). */
+static void make_partial(ndisemu_kernel *k, MDL *dst, MDL *src, uint32_t in, uint32_t length,
+                         uint32_t origin)
+{
+    uint8_t *va = ndisemu_mdl_va(src) + in;
+    CSHORT mapped = (CSHORT)(src->MdlFlags & (MDL_SOURCE_IS_NONPAGED_POOL |
+                                              MDL_MAPPED_TO_SYSTEM_VA));
+    ndisemu_mdl_init_built(k, dst, va, length);
+    dst->MdlFlags = (CSHORT)(MDL_PARTIAL | (src->MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL));
+    if (src->MdlFlags & MDL_MAPPED_TO_SYSTEM_VA)
+        dst->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA | MDL_PARTIAL_HAS_BEEN_MAPPED;
+    if (!mapped)
+        dst->MappedSystemVa = NULL;
+    ndisemu_mdl_private_of(dst)->origin = origin;
+    ndisemu_mdl_private_of(dst)->length = length;
+}
+
+static void *carve(derive *d, uint64_t size, uint16_t kind)
+{
+    return ndisemu_inner_object(d->k, d->outer, &d->at, size, kind, CLONE_TAG);
+}
+
+/* Opens a new NB: the retreat buffer first, when the derivation has one. */
+static void begin_nb(derive *d)
+{
+    uint32_t header = d->delta ? d->delta + d->backfill : 0;
+    d->nbs++;
+    if (!d->carving) {
+        d->bytes += ndisemu_inner_span(NDISEMU_NB_BYTES);
+        if (header)
+            d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(max_pages(header))) +
+                        ndisemu_inner_span(header);
+        return;
+    }
+    d->nb = carve(d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
+    d->nb->NdisPoolHandle = d->nb_pool;
+    ndisemu_nb_private_of(d->nb)->origin = d->origin;
+    *d->nb_link = d->nb;
+    d->nb_link = &d->nb->Next;
+    d->chain = NULL;
+    d->mdl_link = &d->chain;
+    d->length = 0;
+    if (header) {
+        MDL *mdl = carve(d, ndisemu_mdl_bytes(max_pages(header)), NDISEMU_KIND_MDL);
+        uint8_t *data = carve(d, header, NDISEMU_KIND_DATA);
+        ndisemu_mdl_init_built(d->k, mdl, data, header);
+        ndisemu_mdl_private_of(mdl)->origin = d->origin;
+        ndisemu_mdl_private_of(mdl)->length = header;
+        *d->mdl_link = mdl;
+        d->mdl_link = &mdl->Next;
+    }
+}
+
+/* Appends partial MDLs for `length` bytes from the cursor; zero-length
+ * source MDLs inside the range get no partial MDL. */
+static void add_piece(derive *d, cursor *c, uint64_t length)
+{
+    d->length += length;
+    while (c->mdl && length) {
+        uint64_t run = c->mdl->ByteCount - c->in, piece;
+        if (!run) {
+            c->mdl = c->mdl->Next;
+            c->in = 0;
+            continue;
+        }
+        piece = run < length ? run : length;
+        if (!d->carving) {
+            d->bytes += ndisemu_inner_span(
+                ndisemu_mdl_bytes((uint32_t)ndisemu_span_pages(ndisemu_mdl_va(c->mdl) + c->in,
+                                                                piece)));
+        } else {
+            MDL *mdl = carve(d, ndisemu_mdl_bytes((uint32_t)ndisemu_span_pages(
+                                 ndisemu_mdl_va(c->mdl) + c->in, piece)), NDISEMU_KIND_MDL);
+            make_partial(d->k, mdl, c->mdl, c->in, (uint32_t)piece, d->origin);
+            *d->mdl_link = mdl;
+            d->mdl_link = &mdl->Next;
+        }
+        c->in += (uint32_t)piece;
+        length -= piece;
+    }
+}
+
+static void end_nb(derive *d)
+{
+    if (d->carving)
+        ndisemu_nb_fill(d->nb, d->chain, d->delta ? d->backfill : 0, d->length + d->delta);
+}
+
+/* Walks the source NBs once, as pass 1 or pass 2. */
+static void walk(derive *d, NET_BUFFER_LIST *orig)
+{
+    NET_BUFFER *src;
+    if (d->mode == DERIVE_REASSEMBLE)
+        begin_nb(d);
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        cursor c = { src->CurrentMdl, src->CurrentMdlOffset };
+        uint64_t rest;
+        if (d->mode == DERIVE_CLONE) {
+            begin_nb(d);
+            if (d->original_mdls) {
+                if (d->carving) {
+                    /* [UNSPEC] The clone shares the original's chain and keeps
+                     * its DataOffset, so it starts at the original's data. */
+                    d->nb->MdlChain = src->MdlChain;
+                    d->nb->CurrentMdl = src->CurrentMdl;
+                    d->nb->CurrentMdlOffset = src->CurrentMdlOffset;
+                    d->nb->DataOffset = src->DataOffset;
+                    d->nb->DataLength = src->DataLength;
+                }
+                continue;
+            }
+            add_piece(d, &c, src->DataLength);
+            end_nb(d);
+            continue;
+        }
+        if (src->DataLength <= d->start)
+            continue;                  /* [UNSPEC] nothing left past StartOffset */
+        skip(&c, d->start);
+        rest = src->DataLength - d->start;
+        if (d->mode == DERIVE_REASSEMBLE) {
+            add_piece(d, &c, rest);
+            continue;
+        }
+        while (rest) {                 /* fragments never span two source NBs */
+            uint64_t piece = rest < d->max_len ? rest : d->max_len;
+            begin_nb(d);
+            add_piece(d, &c, piece);
+            end_nb(d);
+            rest -= piece;
+        }
+    }
+    if (d->mode == DERIVE_REASSEMBLE)
+        end_nb(d);
+}
+
+/* FNV-1a over the NB list and each NB's MDL chain: the shape a derived NBL's
+ * owner must restore before freeing it. */
+static uint64_t shape_hash(NET_BUFFER_LIST *nbl)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    NET_BUFFER *nb;
+    MDL *m;
+#define MIX(v) do { h ^= (uint64_t)(uintptr_t)(v); h *= 0x100000001b3ull; } while (0)
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next) {
+        MIX(nb);
+        for (m = nb->MdlChain; m; m = m->Next)
+            MIX(m);
+        MIX(1);
+    }
+#undef MIX
+    return h | 1;                      /* 0 means "no snapshot" */
+}
+
+static ndisemu_pool *resolve_pools(ndisemu_kernel *k, void *nbl_pool, void *nb_pool,
+                                   ndisemu_pool **nbp)
+{
+    ndisemu_pool *p = ndisemu_check_pool(k, nbl_pool, NDISEMU_KIND_NBL_POOL);
+    if (!p)
+        return NULL;
+    *nbp = ndisemu_check_pool(k, nb_pool, NDISEMU_KIND_NB_POOL);
+    return *nbp ? p : NULL;
+}
+
+static NET_BUFFER_LIST *start_nbl(derive *d, ndisemu_pool *pool, ndisemu_pool *nb_pool)
+{
+    NET_BUFFER_LIST *nbl = ndisemu_block_alloc(d->k, d->bytes, NDISEMU_KIND_NBL,
+                                               pool->tag ? pool->tag : CLONE_TAG, NULL);
+    ndisemu_nbl_private *priv;
+    if (!nbl)
+        return NULL;
+    d->outer = ndisemu_header_of(nbl);
+    d->outer->size = NDISEMU_NBL_BYTES;
+    d->at = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
+    d->nb_link = &nbl->FirstNetBuffer;
+    d->carving = 1;
+    d->nbs = 0;
+    priv = ndisemu_nbl_private_of(nbl);
+    priv->origin = d->origin;
+    priv->pool = pool;
+    priv->nb_pool = nb_pool;
+    nbl->NdisPoolHandle = pool;
+    nbl->NetBufferListInfo[NetBufferListProtocolId] = (void *)(uintptr_t)pool->protocol_id;
+    return nbl;
+}
+
+static void finish_nbl(derive *d, NET_BUFFER_LIST *nbl, ndisemu_pool *pool,
+                       ndisemu_pool *nb_pool)
+{
+    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(nbl);
+    priv->nb_count = d->nbs;
+    priv->delta = d->delta;
+    priv->snapshot = d->k->verifier ? shape_hash(nbl) : 0;
+    pool->live++;
+    nb_pool->live += d->nbs;
+}
+
+static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndisemu_pool *nbp,
+                      NET_BUFFER_LIST **out)
+{
+    NET_BUFFER_LIST *nbl;
+    *out = NULL;
+    if (check_sources(d->k, orig, 0) < 0)
+        return NDISEMU_BUGCHECK;
+    d->nb_pool = nbp;
+    d->bytes = ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
+    d->nbs = 0;
+    walk(d, orig);                     /* pass 1: size */
+    nbl = start_nbl(d, pool, nbp);
+    if (!nbl)
+        return NDISEMU_NO_MEMORY;
+    walk(d, orig);                     /* pass 2: carve and fill */
+    finish_nbl(d, nbl, pool, nbp);
+    *out = nbl;
+    return NDISEMU_OK;
+}
+
+int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,
+                      uint32_t flags, uint32_t origin, NET_BUFFER_LIST **out)
+{
+    derive d = { .k = k, .mode = DERIVE_CLONE, .origin = origin };
+    ndisemu_pool *pool, *nbp;
+    int rc;
+    *out = NULL;
+    if (flags & ~(uint32_t)NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
+                                NDISEMU_KIND_NBL, orig,
+                                "AllocateCloneFlags has NDIS_CLONE_FLAGS_RESERVED or "
+                                "undefined bits set");
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && flags)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
+                                NDISEMU_KIND_NBL, orig, "FWPS clone flags must be 0");
+    d.original_mdls = (flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS) != 0;
+    if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
+        return NDISEMU_BUGCHECK;
+    rc = derive_nbl(&d, orig, pool, nbp, out);
+    if (rc)
+        return rc;
+    ndisemu_nbl_private_of(*out)->clone_flags = flags;
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE) {
+        /* Unlike the NDIS call, the FWPS clone links the child to its parent. */
+        (*out)->ParentNetBufferList = orig;
+        ndisemu_nbl_private_of(*out)->parent = orig;
+        orig->ChildRefCount++;
+    }
+    return NDISEMU_OK;
+}
+
+int ndisemu_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
+                         void *nb_pool, uint32_t start, uint32_t max_len, uint32_t delta,
+                         uint32_t backfill, NET_BUFFER_LIST **out)
+{
+    derive d = { .k = k, .mode = DERIVE_FRAGMENT, .origin = NDISEMU_ORIGIN_FRAGMENT,
+                 .start = start, .max_len = max_len, .delta = delta, .backfill = backfill };
+    ndisemu_pool *pool, *nbp;
+    *out = NULL;
+    if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
+        return NDISEMU_BUGCHECK;
+    if (!max_len || (uint64_t)delta + backfill > UINT32_MAX / 2)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, max_len,
+                                (uint64_t)delta + backfill, NDISEMU_KIND_NBL, orig,
+                                "MaximumLength is 0 or DataOffsetDelta + DataBackFill too big");
+    return derive_nbl(&d, orig, pool, nbp, out);
+}
+
+int ndisemu_reassemble_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, void *pool_handle,
+                           int pool_given, uint32_t start, uint32_t delta, uint32_t backfill,
+                           NET_BUFFER_LIST **out)
+{
+    derive d = { .k = k, .mode = DERIVE_REASSEMBLE, .origin = NDISEMU_ORIGIN_REASSEMBLED,
+                 .start = start, .delta = delta, .backfill = backfill };
+    ndisemu_pool *pool;
+    *out = NULL;
+    if (ndisemu_check_irql(k))
+        return NDISEMU_BUGCHECK;
+    if ((uint64_t)delta + backfill > UINT32_MAX / 2)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, delta,
+                                backfill, NDISEMU_KIND_NBL, frag,
+                                "DataOffsetDelta + DataBackFill too big");
+    pool = ndisemu_check_pool(k, pool_handle, NDISEMU_KIND_NBL_POOL);
+    if (!pool)
+        return NDISEMU_BUGCHECK;
+    if (pool_given && (!pool->allocate_nb || pool->data_size))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_POOL,
+                                pool->allocate_nb, pool->data_size, NDISEMU_KIND_NBL_POOL,
+                                pool_handle, "pool needs fAllocateNetBuffer TRUE and DataSize 0");
+    /* The one NB is charged to the same pool as the NBL. */
+    return derive_nbl(&d, frag, pool, pool, out);
+}
+
+/* ---- frees -------------------------------------------------------------- */
+
+/* What every derived-NBL free checks before releasing the block: the shape
+ * restored (NB list and MDL chains as allocated, no retreat MDLs left). */
+static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+{
+    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(nbl);
+    NET_BUFFER *nb;
+    if (!k->verifier || !priv->snapshot)
+        return NDISEMU_OK;
+    if (ndisemu_check_nbl(k, nbl))
+        return NDISEMU_BUGCHECK;
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next)
+        if (ndisemu_nb_private_of(nb)->retreat_mdls)
+            return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CLONE_MODIFIED,
+                                    ndisemu_nb_private_of(nb)->retreat_mdls, 0, NDISEMU_KIND_NB,
+                                    nb, "an NB still holds MDLs a retreat added: advance "
+                                    "it back before freeing");
+    if (shape_hash(nbl) != priv->snapshot)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CLONE_MODIFIED, 0, 0,
+                                NDISEMU_KIND_NBL, nbl,
+                                "NB list or MDL chains changed since allocation and not "
+                                "restored before the free");
+    return NDISEMU_OK;
+}
+
+static void release(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+{
+    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(nbl);
+    ((ndisemu_pool *)priv->pool)->live--;
+    ((ndisemu_pool *)priv->nb_pool)->live -= priv->nb_count;
+    ndisemu_block_free(k, nbl, NULL);
+}
+
+int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t flags,
+                           uint32_t origin)
+{
+    ndisemu_nbl_private *priv;
+    NET_BUFFER_LIST *parent = NULL;
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && ndisemu_object_origin(k, clone) ==
+                                                   NDISEMU_ORIGIN_DEEP_CLONE)
+        origin = NDISEMU_ORIGIN_DEEP_CLONE;   /* one free call for both FWPS clones */
+    if (ndisemu_check_nbl_free(k, clone, origin))
+        return NDISEMU_BUGCHECK;
+    priv = ndisemu_nbl_private_of(clone);
+    if (flags != priv->clone_flags)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CLONE_FLAGS, flags,
+                                priv->clone_flags, NDISEMU_KIND_NBL, clone,
+                                "FreeCloneFlags differs from the AllocateCloneFlags the clone "
+                                "was allocated with");
+    if (check_restored(k, clone))
+        return NDISEMU_BUGCHECK;
+    if (priv->parent) {
+        parent = priv->parent;
+        if (!ndisemu_check_object(k, parent, NDISEMU_KIND_NBL)) {
+            k->bug.rule = "the clone's parent NBL was freed before the clone";
+            return NDISEMU_BUGCHECK;
+        }
+        if (parent->ChildRefCount <= 0)
+            return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CHILDREN_OUTSTANDING,
+                                    (uint64_t)(int64_t)parent->ChildRefCount, 0,
+                                    NDISEMU_KIND_NBL, parent,
+                                    "parent's ChildRefCount is already 0 (changed by hand?)");
+        /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
+        parent->ChildRefCount--;
+    }
+    release(k, clone);
+    return NDISEMU_OK;
+}
+
+static int free_derived(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta,
+                        uint32_t origin)
+{
+    ndisemu_nbl_private *priv;
+    if (ndisemu_check_nbl_free(k, nbl, origin))
+        return NDISEMU_BUGCHECK;
+    priv = ndisemu_nbl_private_of(nbl);
+    if (delta != priv->delta)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, delta,
+                                priv->delta, NDISEMU_KIND_NBL, nbl,
+                                "DataOffsetDelta differs from the one given at allocation");
+    if (check_restored(k, nbl))
+        return NDISEMU_BUGCHECK;
+    release(k, nbl);                   /* the advance by delta is implied: all goes */
+    return NDISEMU_OK;
+}
+
+int ndisemu_free_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, uint32_t delta)
+{
+    return free_derived(k, frag, delta, NDISEMU_ORIGIN_FRAGMENT);
+}
+
+int ndisemu_free_reassembled_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta)
+{
+    return free_derived(k, nbl, delta, NDISEMU_ORIGIN_REASSEMBLED);
+}
+
+/* ---- the deep clone ------------------------------------------------------ */
+
+int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
+                           void *nb_pool, NET_BUFFER_LIST **out)
+{
+    derive d = { .k = k, .mode = DERIVE_CLONE, .origin = NDISEMU_ORIGIN_DEEP_CLONE };
+    ndisemu_pool *pool, *nbp;
+    NET_BUFFER_LIST *nbl;
+    NET_BUFFER *src;
+    uint32_t context_bytes;
+    *out = NULL;
+    if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
+        return NDISEMU_BUGCHECK;
+    if (check_sources(k, orig, 1) < 0)   /* bytes will be read: ranges too */
+        return NDISEMU_BUGCHECK;
+    if (orig->Context && !ndisemu_check_object(k, orig->Context, NDISEMU_KIND_CONTEXT))
+        return NDISEMU_BUGCHECK;
+    /* [UNSPEC] The initial context: as large as the original's first block or
+     * the pool's ContextSize, at least MEMORY_ALLOCATION_ALIGNMENT, all unused. */
+    context_bytes = pool->context_size;
+    if (orig->Context && orig->Context->Size > context_bytes)
+        context_bytes = orig->Context->Size;
+    if (context_bytes < MEMORY_ALLOCATION_ALIGNMENT)
+        context_bytes = MEMORY_ALLOCATION_ALIGNMENT;
+    d.bytes = ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN) +
+              ndisemu_inner_span(sizeof(NET_BUFFER_LIST_CONTEXT) + context_bytes);
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        d.bytes += ndisemu_inner_span(NDISEMU_NB_BYTES);
+        if (src->DataLength)
+            d.bytes += ndisemu_inner_span(ndisemu_mdl_bytes(max_pages(src->DataLength))) +
+                       ndisemu_inner_span(src->DataLength);
+    }
+    d.nb_pool = nbp;
+    nbl = start_nbl(&d, pool, nbp);
+    if (!nbl)
+        return NDISEMU_NO_MEMORY;
+    {
+        NET_BUFFER_LIST_CONTEXT *ctx = carve(&d, sizeof *ctx + context_bytes,
+                                             NDISEMU_KIND_CONTEXT);
+        ctx->Size = (USHORT)context_bytes;
+        ctx->Offset = (USHORT)context_bytes;
+        nbl->Context = ctx;
+    }
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        MDL *mdl = NULL;
+        d.nbs++;
+        d.nb = carve(&d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
+        d.nb->NdisPoolHandle = nbp;
+        ndisemu_nb_private_of(d.nb)->origin = d.origin;
+        *d.nb_link = d.nb;
+        d.nb_link = &d.nb->Next;
+        if (src->DataLength) {
+            uint8_t *data;
+            mdl = carve(&d, ndisemu_mdl_bytes(max_pages(src->DataLength)), NDISEMU_KIND_MDL);
+            data = carve(&d, src->DataLength, NDISEMU_KIND_DATA);
+            /* one memcpy per source MDL run */
+            ndisemu_chain_copy_out(src->CurrentMdl, src->CurrentMdlOffset, src->DataLength,
+                                   data);
+            ndisemu_mdl_init_built(k, mdl, data, src->DataLength);
+            ndisemu_mdl_private_of(mdl)->origin = d.origin;
+            ndisemu_mdl_private_of(mdl)->length = src->DataLength;
+        }
+        ndisemu_nb_fill(d.nb, mdl, 0, src->DataLength);
+    }
+    finish_nbl(&d, nbl, pool, nbp);
+    nbl->ParentNetBufferList = orig;
+    ndisemu_nbl_private_of(nbl)->parent = orig;
+    orig->ChildRefCount++;
+    *out = nbl;
+    return NDISEMU_OK;
+}
+
+/* ---- the other FWPS NBL calls --------------------------------------------- */
+
+int ndisemu_fwps_allocate_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
+                                     uint16_t context_backfill, MDL *chain,
+                                     uint32_t data_offset, uint64_t data_length,
+                                     NET_BUFFER_LIST **out)
+{
+    int rc = ndisemu_allocate_nb_and_nbl(k, pool, context_size, context_backfill, chain,
+                                         data_offset, data_length, out);
+    if (rc == NDISEMU_OK)
+        ndisemu_nbl_private_of(*out)->origin = NDISEMU_ORIGIN_FWPS_NBL;
+    return rc;
+}
+
+int ndisemu_fwps_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+{
+    ndisemu_nbl_private *priv;
+    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_FWPS_NBL))
+        return NDISEMU_BUGCHECK;
+    /* [UNSPEC] chosen: the caller's MDL chain is the caller's; not freed. */
+    priv = ndisemu_nbl_private_of(nbl);
+    ((ndisemu_pool *)priv->pool)->live--;
+    ndisemu_block_free(k, nbl, priv->pool);
+    return NDISEMU_OK;
+}
+
+int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
+                           int dispatch_level)
+{
+    ndisemu_nbl_private *priv;
+    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
+        return NDISEMU_BUGCHECK;
+    priv = ndisemu_nbl_private_of(nbl);
+    if (dispatch_level && k->irql != DISPATCH_LEVEL)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, k->irql,
+                                DISPATCH_LEVEL, NDISEMU_KIND_NBL, nbl,
+                                "dispatchLevel is TRUE but the IRQL is not DISPATCH_LEVEL");
+    if (delta < 0 && priv->references <= 0)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_REFERENCED, 0, 0,
+                                NDISEMU_KIND_NBL, nbl,
+                                "FwpsDereferenceNetBufferList0 without a matching reference");
+    priv->references += delta;
+    return NDISEMU_OK;
+}
+
+int ndisemu_nbl_references(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+{
+    if (ndisemu_object_kind(k, nbl) != NDISEMU_KIND_NBL)
+        return -1;
+    return ndisemu_nbl_private_of(nbl)->references;
+}

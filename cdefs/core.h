@@ -186,15 +186,17 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *pool, void *nb_pool, uint32_t cou
 int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 
 /* -- data space (dataspace.c) -------------------------------------------- */
-/* Handlers are Python callables, so an allocating retreat is split in three:
- * plan (validate, report the buffer size needed; changes nothing), allocate
- * (the default allocator, or the caller's AllocateMdlHandler from Python),
- * commit (checks the MDL, links it at the chain head, fixes every field). */
+/* Handlers are Python callables, so an allocating retreat is split: plan
+ * (validate, report the buffer size needed; changes nothing), allocate (the
+ * default allocator, or the caller's AllocateMdlHandler from Python), commit
+ * (re-validates, checks the MDL, links it at the chain head, fixes every
+ * field).  Commit with mdl NULL retreats within the unused space, or, when
+ * an MDL is needed, only reports its size in *need and changes nothing. */
 int ndisemu_retreat_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta,
                          uint32_t backfill, uint32_t *need);
 int ndisemu_retreat_allocate(ndisemu_kernel *k, uint32_t size, MDL **out);
 int ndisemu_retreat_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta,
-                           uint32_t backfill, MDL *mdl);
+                           uint32_t backfill, MDL *mdl, uint32_t *need);
 /* The default freer: an MDL (and its buffer) from ndisemu_retreat_allocate. */
 int ndisemu_retreat_free_default(ndisemu_kernel *k, MDL *mdl);
 /* An NB's data-space fields, saved so a failed NBL retreat can undo an NB. */

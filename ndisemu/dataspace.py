@@ -152,14 +152,16 @@ class DataSpaceCalls:
                      handler: Any) -> bool:
         """Retreats one NB; False (nothing changed) when no MDL could be had."""
         need = ffi.new("uint32_t *")
-        self._check(call, lib.ndisemu_retreat_plan(self._k, nb, delta, backfill, need))
-        mdl = ffi.NULL
-        if need[0]:
-            mdl = self._retreat_mdl(call, need[0], handler)
-            if mdl == ffi.NULL:
-                return False
-        rc = lib.ndisemu_retreat_commit(self._k, nb, delta, backfill, mdl)
-        if rc and handler is None and mdl != ffi.NULL:
+        # Commit without an MDL: done unless the unused space is too small.
+        self._check(call, lib.ndisemu_retreat_commit(self._k, nb, delta, backfill, ffi.NULL,
+                                                     need))
+        if not need[0]:
+            return True
+        mdl = self._retreat_mdl(call, need[0], handler)
+        if mdl == ffi.NULL:
+            return False
+        rc = lib.ndisemu_retreat_commit(self._k, nb, delta, backfill, mdl, need)
+        if rc and handler is None:
             bug = self._raise(call)
             lib.ndisemu_retreat_free_default(self._k, mdl)
             raise bug

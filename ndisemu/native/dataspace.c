@@ -130,11 +130,16 @@ static int check_new_head(ndisemu_kernel *k, NET_BUFFER *nb, MDL *mdl, uint32_t 
 }
 
 int ndisemu_retreat_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, uint32_t backfill,
-                           MDL *mdl)
+                           MDL *mdl, uint32_t *need_out)
 {
     uint32_t need;
+    *need_out = 0;
     if (ndisemu_retreat_plan(k, nb, delta, backfill, &need))
         return NDISEMU_BUGCHECK;
+    if (need && !mdl) {              /* the caller must get an MDL first */
+        *need_out = need;
+        return NDISEMU_OK;
+    }
     if (!need) {
         if (mdl)
             return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER,

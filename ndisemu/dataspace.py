@@ -253,9 +253,10 @@ class DataSpaceCalls:
         free_mdl = boolean(FreeMdl, "FreeMdl")
         _handler(FreeMdlHandler, "FreeMdlHandler")
         count = ffi.new("uint32_t *")
-        self._check(call, lib.ndisemu_advance_plan(self._k, NetBuffer, DataOffsetDelta,
-                                                   free_mdl, FreeMdlHandler is not None,
-                                                   count))
+        if FreeMdlHandler is not None and free_mdl:
+            # only the handler's MDLs need room to come back in
+            self._check(call, lib.ndisemu_advance_plan(self._k, NetBuffer, DataOffsetDelta,
+                                                       free_mdl, 1, count))
         for mdl in self._advance_commit(call, NetBuffer, DataOffsetDelta, free_mdl,
                                         FreeMdlHandler, count[0]):
             FreeMdlHandler(mdl)

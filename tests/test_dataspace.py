@@ -707,8 +707,8 @@ class DataSpaceMachine(RuleBasedStateMachine):
 
     @initialize(payloads=st.lists(st.binary(max_size=24), min_size=1, max_size=3),
                 sizes=st.lists(st.integers(1, 9), max_size=3),
-                offset=st.integers(0, 12))
-    def build(self, payloads, sizes, offset):
+                offset=st.integers(0, 12), handlers=st.booleans())
+    def build(self, payloads, sizes, offset, handlers):
         self.k = ndisemu.Kernel(arena_size=4 << 20)
         self.pool = self.k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
         self.start = counts(self.k)
@@ -718,6 +718,11 @@ class DataSpaceMachine(RuleBasedStateMachine):
         while nb != ffi.NULL:
             self.nbs.append(nb)
             nb = nb.Next
+        # One allocator for the whole run, so every freer matches its MDLs.
+        self.h = HandlerMdls(self.k) if handlers else None
+        self.alloc = self.h.allocate if handlers else None
+        self.free = self.h.free if handlers else None
+        self.fill = 0x5A if handlers else 0x00
         self.model = []
         for p in payloads:
             space = pattern(offset) + p
@@ -728,33 +733,76 @@ class DataSpaceMachine(RuleBasedStateMachine):
         m = self.model[i]
         return bytes(m["space"][m["off"]:m["off"] + m["len"]])
 
-    @rule(data=st.data(), delta=st.integers(0, 30), backfill=st.integers(0, 8))
-    def retreat(self, data, delta, backfill):
-        i = data.draw(st.integers(0, len(self.nbs) - 1))
+    def model_retreat(self, i, delta, backfill):
         m = self.model[i]
-        assert self.k.NdisRetreatNetBufferDataStart(self.nbs[i], delta, backfill,
-                                                    None) == SUCCESS
         if delta > m["off"]:
             size = delta - m["off"] + backfill
-            m["space"][:0] = bytes(size)
+            m["space"][:0] = bytes([self.fill]) * size
             m["heads"].insert(0, size)
             m["off"] = backfill
         else:
             m["off"] -= delta
         m["len"] += delta
 
-    @rule(data=st.data(), free=st.booleans())
-    def advance(self, data, free):
-        i = data.draw(st.integers(0, len(self.nbs) - 1))
+    def model_advance(self, i, delta, free):
         m = self.model[i]
-        delta = data.draw(st.integers(0, m["len"]))
-        self.k.NdisAdvanceNetBufferDataStart(self.nbs[i], delta, free, None)
         m["off"] += delta
         m["len"] -= delta
         while free and m["heads"] and m["heads"][0] <= m["off"]:
             size = m["heads"].pop(0)
             del m["space"][:size]
             m["off"] -= size
+
+    @rule(data=st.data(), delta=st.integers(0, 30), backfill=st.integers(0, 8))
+    def retreat(self, data, delta, backfill):
+        i = data.draw(st.integers(0, len(self.nbs) - 1))
+        assert self.k.NdisRetreatNetBufferDataStart(self.nbs[i], delta, backfill,
+                                                    self.alloc) == SUCCESS
+        self.model_retreat(i, delta, backfill)
+
+    @rule(data=st.data(), free=st.booleans())
+    def advance(self, data, free):
+        i = data.draw(st.integers(0, len(self.nbs) - 1))
+        delta = data.draw(st.integers(0, self.model[i]["len"]))
+        self.k.NdisAdvanceNetBufferDataStart(self.nbs[i], delta, free, self.free)
+        self.model_advance(i, delta, free)
+
+    @rule(delta=st.integers(0, 20), backfill=st.integers(0, 8))
+    def retreat_nbl(self, delta, backfill):
+        assert self.k.NdisRetreatNetBufferListDataStart(self.nbl, delta, backfill, self.alloc,
+                                                        self.free) == SUCCESS
+        for i in range(len(self.nbs)):
+            self.model_retreat(i, delta, backfill)
+
+    @rule(delta=st.integers(0, 20), backfill=st.integers(0, 8))
+    def retreat_nbl_failing(self, delta, backfill):
+        """Every allocation fails: all NBs change, or none does."""
+        needs = any(delta > m["off"] for m in self.model)
+        before = counts(self.k)
+        if self.h is None:
+            self.k.inject_failures(1.0)
+            status = self.k.NdisRetreatNetBufferListDataStart(self.nbl, delta, backfill, None,
+                                                              None)
+            self.k.inject_failures(0.0)
+        else:
+            failing = HandlerMdls(self.k, fail_on=1 + sum(
+                delta > m["off"] for m in self.model) // 2)
+            status = self.k.NdisRetreatNetBufferListDataStart(self.nbl, delta, backfill,
+                                                              failing.allocate, failing.free)
+            assert not failing.live
+        assert status == (RESOURCES if needs else SUCCESS)
+        if needs:
+            assert counts(self.k) == before
+        else:
+            for i in range(len(self.nbs)):
+                self.model_retreat(i, delta, backfill)
+
+    @rule(data=st.data(), free=st.booleans())
+    def advance_nbl(self, data, free):
+        delta = data.draw(st.integers(0, min(m["len"] for m in self.model)))
+        self.k.NdisAdvanceNetBufferListDataStart(self.nbl, delta, free, self.free)
+        for i in range(len(self.nbs)):
+            self.model_advance(i, delta, free)
 
     @rule(data=st.data())
     def advance_too_far(self, data):
@@ -815,7 +863,19 @@ class DataSpaceMachine(RuleBasedStateMachine):
 
     def teardown(self):
         if hasattr(self, "nbl"):
+            # Advance every NB back over what retreats added, freeing it all.
+            for i, nb in enumerate(self.nbs):
+                m = self.model[i]
+                back = sum(m["heads"]) - m["off"]
+                if m["heads"] and 0 < back <= m["len"]:
+                    self.k.NdisAdvanceNetBufferDataStart(nb, back, True, self.free)
+                    self.model_advance(i, back, True)
+                    assert not m["heads"]
+            self.consistent()
             self.k.free_built(self.nbl)
+            if self.h is not None:
+                for address in list(self.h.live):
+                    self.h.free(ffi.cast("MDL *", address))
             assert counts(self.k) == self.start
             self.k.NdisFreeNetBufferListPool(self.pool)
 

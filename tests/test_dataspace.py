@@ -442,6 +442,23 @@ def test_nbl_retreat_is_all_or_nothing(k, pool):
     k.free_built(nbl)
 
 
+def test_nbl_retreat_handler_exception_rolls_back(k, pool):
+    nbl = k.build_nbl(pool, [b"one", b"two"])
+    nbs = [nbl.FirstNetBuffer, nbl.FirstNetBuffer.Next]
+    before, start = [fields(nb) for nb in nbs], counts(k)
+    h = HandlerMdls(k)
+
+    def allocate(size):
+        if h.calls == 1:
+            raise RuntimeError("handler failed")
+        return h.allocate(size)
+
+    with pytest.raises(RuntimeError):
+        k.NdisRetreatNetBufferListDataStart(nbl, 4, 0, allocate, h.free)
+    assert not h.live and [fields(nb) for nb in nbs] == before and counts(k) == start
+    k.free_built(nbl)
+
+
 def test_nbl_retreat_failure_mid_list_with_default_allocator(k, pool):
     nbl = k.build_nbl(pool, [b"aa", b"bb"], data_offset=8)
     second = nbl.FirstNetBuffer.Next
@@ -554,6 +571,28 @@ def test_get_data_buffer_checks_current_mdl_first(k, pool):
         k.NdisGetDataBuffer(nb, 2, None, 1, 0)
     nb.CurrentMdl = saved
     k.free_built(nbl)
+
+
+def test_get_data_buffer_without_verifier_still_checks_pointers():
+    k = ndisemu.Kernel(verifier=False)
+    p = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
+    nbl = k.build_nbl(p, [b"abcdef"], mdl_sizes=[2], data_offset=1)
+    nb = nbl.FirstNetBuffer
+    assert bytes(ffi.buffer(k.NdisGetDataBuffer(nb, 1, None, 1, 0), 1)) == b"a"
+    buf = bytearray(6)
+    assert addr(k.NdisGetDataBuffer(nb, 6, buf, 1, 0)) == addr(ffi.from_buffer(buf))
+    assert buf == b"abcdef"
+    nb.DataLength = 7           # more than the MDLs hold from CurrentMdl
+    with pytest.raises(ndisemu.BugCheck) as err:
+        k.NdisGetDataBuffer(nb, 7, buf + bytearray(1), 1, 0)
+    assert err.value.parameters[0] == 0x87
+    nb.DataLength = 6
+    saved, nb.CurrentMdl = nb.CurrentMdl, ffi.cast("MDL *", nbl)
+    with pytest.raises(ndisemu.BugCheck):
+        k.NdisGetDataBuffer(nb, 1, None, 1, 0)
+    nb.CurrentMdl = saved
+    k.free_built(nbl)
+    k.NdisFreeNetBufferListPool(p)
 
 
 def test_get_data_buffer_storage_pointer_must_be_live(k, pool):

@@ -15,7 +15,7 @@ CurrentMdlOffset; a refused call raises BugCheck and changes nothing):
   NDIS_STATUS_RESOURCES with the NB exactly as it was.  The handler's MDL is
   checked like any pointer (a live MDL, ByteCount >= BufferSize, its range
   live, Next NULL, not already in the chain); a bad one is BugCheck
-  0x7C/0x81, 0x8E or 0x8F and the NB is unchanged.
+  0x7C/0x81 or 0x83 (not a live MDL), 0x8E or 0x8F and the NB is unchanged.
 - Advance: DataOffset grows and DataLength shrinks by DataOffsetDelta.
   Advancing by more than DataLength is BugCheck 0x7C, parameter 1 = 0x88
   (NDISEMU_ADVANCE_PAST_END; P2 the NB, P3 the delta, P4 DataLength).  With

@@ -208,5 +208,52 @@ int ndisemu_fwps_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
                            int dispatch_level);
 int ndisemu_nbl_references(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
+/* -- data space (dataspace.c) -------------------------------------------- */
+/* Handlers are Python callables, so an allocating retreat is split: plan
+ * (validate, report the buffer size needed; changes nothing), allocate (the
+ * default allocator, or the caller's AllocateMdlHandler from Python), commit
+ * (re-validates, checks the MDL, links it at the chain head, fixes every
+ * field).  Commit with mdl NULL retreats within the unused space, or, when
+ * an MDL is needed, only reports its size in *need and changes nothing. */
+int ndisemu_retreat_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta,
+                         uint32_t backfill, uint32_t *need);
+int ndisemu_retreat_allocate(ndisemu_kernel *k, uint32_t size, MDL **out);
+int ndisemu_retreat_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta,
+                           uint32_t backfill, MDL *mdl, uint32_t *need);
+/* The default freer: an MDL (and its buffer) from ndisemu_retreat_allocate. */
+int ndisemu_retreat_free_default(ndisemu_kernel *k, MDL *mdl);
+/* An NB's data-space fields, saved so a failed NBL retreat can undo an NB. */
+typedef struct {
+    MDL *chain;
+    MDL *current;
+    uint32_t current_offset;
+    uint32_t data_offset;
+    uint32_t data_length;
+    uint32_t retreat_mdls;
+} ndisemu_nb_state;
+int ndisemu_nb_save(ndisemu_kernel *k, NET_BUFFER *nb, ndisemu_nb_state *out);
+/* Puts the fields back; *added gets the head MDL a commit linked since the
+ * save (unlinked again, Next NULL), for the caller to free; NULL if none. */
+int ndisemu_nb_restore(ndisemu_kernel *k, NET_BUFFER *nb, const ndisemu_nb_state *saved,
+                       MDL **added);
+/* Advance: plan validates and counts the MDLs that will be freed (all from
+ * the default allocator, or all for the FreeMdlHandler); commit applies it,
+ * frees default MDLs itself and hands back the others (unlinked). */
+int ndisemu_advance_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, int free_mdl,
+                         int have_handler, uint32_t *to_free);
+int ndisemu_advance_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, int free_mdl,
+                           int have_handler, MDL **handler_mdls, uint32_t capacity,
+                           uint32_t *handed);
+int ndisemu_get_data_buffer(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t bytes_needed,
+                            uint8_t *storage, uint32_t align_multiple, uint32_t align_offset,
+                            void **out);
+int ndisemu_copy_nb_to_nb(ndisemu_kernel *k, NET_BUFFER *dst, uint32_t dst_offset,
+                          uint32_t bytes, NET_BUFFER *src, uint32_t src_offset,
+                          uint32_t *copied);
+int ndisemu_copy_nbl_info(ndisemu_kernel *k, NET_BUFFER_LIST *dst, NET_BUFFER_LIST *src,
+                          const uint32_t *slots, uint32_t count);
+/* set == 0: *value = low byte of the slot; set != 0: writes only that byte. */
+int ndisemu_nbl_protocol_id(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t slot, int set,
+                            uint8_t *value);
 
 #endif

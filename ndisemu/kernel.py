@@ -19,6 +19,7 @@ import numpy as np
 from ndisemu import constants, layout
 from ndisemu._args import pointer_arg, uint
 from ndisemu._native import ffi, lib
+from ndisemu.dataspace import DataSpaceCalls
 from ndisemu.inspection import InspectionCalls
 from ndisemu.mdl import MdlCalls
 from ndisemu.nbl import NblCalls
@@ -97,7 +98,7 @@ def _unregister(base: int) -> None:
             return
 
 
-class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, InspectionCalls):
+class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, DataSpaceCalls, InspectionCalls):
     """One emulated machine.
 
     ``Kernel(arena_size=64 << 20, ndis_version="6.87", seed=0, verifier=True)``

@@ -173,5 +173,72 @@ def NBL_CLEAR_FLAG(nbl: Any, flag: int) -> None:
     nbl.Flags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
 
+# -- hash helpers (NDIS_SPEC.md section 8) --------------------------------------
+
+_HASH_FUNCTION_MASK = 0x000000FF  # NDIS_HASH_FUNCTION_MASK
+_HASH_TYPE_MASK = 0x00FFFF00  # NDIS_HASH_TYPE_MASK
+
+
+def _hash_slot(k: Any, name: str) -> int:
+    return k.info_index(k.constants[name])
+
+
+def _hash_setter(nbl: Any, macro: str) -> Any:
+    """The Kernel owning `nbl`; the setters exist from NDIS 6.30 on."""
+    from ndisemu.layout import VERSIONS
+    k = _live(nbl, NBL, macro)
+    if k.ndis_version in VERSIONS and VERSIONS.index(k.ndis_version) < VERSIONS.index("6.30"):
+        raise ValueError(f"{macro} needs NDIS 6.30 or later (this Kernel is "
+                         f"NDIS {k.ndis_version})")
+    return k
+
+
+def _slot_value(nbl: Any, index: int) -> int:
+    return int(ffi.cast("uintptr_t", nbl.NetBufferListInfo[index]))
+
+
+def NET_BUFFER_LIST_GET_HASH_VALUE(nbl: Any) -> int:
+    """(ULONG) of info slot NetBufferListHashValue."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_VALUE")
+    return _slot_value(nbl, _hash_slot(k, "NetBufferListHashValue")) & 0xFFFFFFFF
+
+
+def NET_BUFFER_LIST_GET_HASH_TYPE(nbl: Any) -> int:
+    """Info slot NetBufferListHashInfo & _HASH_TYPE_MASK."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_TYPE")
+    return _slot_value(nbl, _hash_slot(k, "NetBufferListHashInfo")) & _HASH_TYPE_MASK
+
+
+def NET_BUFFER_LIST_GET_HASH_FUNCTION(nbl: Any) -> int:
+    """Info slot NetBufferListHashInfo & _HASH_FUNCTION_MASK."""
+    k = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_FUNCTION")
+    return _slot_value(nbl, _hash_slot(k, "NetBufferListHashInfo")) & _HASH_FUNCTION_MASK
+
+
+def NET_BUFFER_LIST_SET_HASH_VALUE(nbl: Any, value: int) -> None:
+    """Writes the ULONG hash value into info slot NetBufferListHashValue."""
+    k = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_VALUE")
+    index = _hash_slot(k, "NetBufferListHashValue")
+    nbl.NetBufferListInfo[index] = ffi.cast("void *", uint(value, "value"))
+
+
+def NET_BUFFER_LIST_SET_HASH_TYPE(nbl: Any, hash_type: int) -> None:
+    """Slot NetBufferListHashInfo = (hash_type & TYPE_MASK) | (slot & FUNCTION_MASK)."""
+    k = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_TYPE")
+    index = _hash_slot(k, "NetBufferListHashInfo")
+    kept = _slot_value(nbl, index) & _HASH_FUNCTION_MASK
+    value = (uint(hash_type, "hash_type") & _HASH_TYPE_MASK) | kept
+    nbl.NetBufferListInfo[index] = ffi.cast("void *", value)
+
+
+def NET_BUFFER_LIST_SET_HASH_FUNCTION(nbl: Any, function: int) -> None:
+    """Slot NetBufferListHashInfo = (function & FUNCTION_MASK) | (slot & TYPE_MASK)."""
+    k = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_FUNCTION")
+    index = _hash_slot(k, "NetBufferListHashInfo")
+    kept = _slot_value(nbl, index) & _HASH_TYPE_MASK
+    value = (uint(function, "function") & _HASH_FUNCTION_MASK) | kept
+    nbl.NetBufferListInfo[index] = ffi.cast("void *", value)
+
+
 __all__ = [name for name in dir() if name.isupper() or name.startswith("Ndis")
            and name not in ("NBL", "NB")]

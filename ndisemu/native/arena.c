@@ -34,12 +34,16 @@ void *ndisemu_map_arena(uint64_t size, uint64_t hint)
 {
     void *p;
 #ifdef MAP_FIXED_NOREPLACE
-    p = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
-    if (p != MAP_FAILED && (uintptr_t)p == hint)
-        return p;
-    if (p != MAP_FAILED)
-        munmap(p, size);
+    /* hint 0 means "no fixed slot": a fixed mapping at address 0 can succeed
+     * (mmap_min_addr 0) and would come back as a NULL arena. */
+    if (hint) {
+        p = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED && (uintptr_t)p == hint)
+            return p;
+        if (p != MAP_FAILED)
+            munmap(p, size);
+    }
 #endif
     /* The fixed address is taken: any address works, only the bytes of
      * pointer fields then differ between runs (display addresses do not). */

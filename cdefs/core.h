@@ -92,6 +92,7 @@ typedef struct {
     uint64_t arena_size;
     uint64_t allocations;          /* successful block allocations */
     uint64_t failures_injected;
+    uint64_t bytes_copied;         /* packet bytes copied by the emulated calls */
 } ndisemu_stats;
 
 /* Pool descriptor: the payload of an NBL or NB pool block (the handle). */

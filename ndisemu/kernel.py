@@ -19,6 +19,7 @@ import numpy as np
 from ndisemu import constants, layout
 from ndisemu._args import pointer_arg, uint
 from ndisemu._native import ffi, lib
+from ndisemu.clone import CloneCalls
 from ndisemu.dataspace import DataSpaceCalls
 from ndisemu.inspection import InspectionCalls
 from ndisemu.mdl import MdlCalls
@@ -98,7 +99,8 @@ def _unregister(base: int) -> None:
             return
 
 
-class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, DataSpaceCalls, InspectionCalls):
+class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpaceCalls,
+             InspectionCalls):
     """One emulated machine.
 
     ``Kernel(arena_size=64 << 20, ndis_version="6.87", seed=0, verifier=True)``
@@ -244,6 +246,7 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, DataSpaceCalls, Insp
             "pool_bytes_live": s.bytes_live,
             "allocations": s.allocations,
             "failures_injected": s.failures_injected,
+            "bytes_copied": s.bytes_copied,
         }
 
     def display(self, ptr: Any) -> int:

@@ -554,8 +554,9 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
             mdl = carve(&d, ndisemu_mdl_bytes(max_pages(src->DataLength)), NDISEMU_KIND_MDL);
             data = carve(&d, src->DataLength, NDISEMU_KIND_DATA);
             /* one memcpy per source MDL run */
-            ndisemu_chain_copy_out(src->CurrentMdl, src->CurrentMdlOffset, src->DataLength,
-                                   data);
+            k->stats.bytes_copied += ndisemu_chain_copy_out(src->CurrentMdl,
+                                                            src->CurrentMdlOffset,
+                                                            src->DataLength, data);
             ndisemu_mdl_init_built(k, mdl, data, src->DataLength);
             ndisemu_mdl_private_of(mdl)->origin = d.origin;
             ndisemu_mdl_private_of(mdl)->length = src->DataLength;

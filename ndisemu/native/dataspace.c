@@ -387,7 +387,7 @@ int ndisemu_get_data_buffer(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t bytes_ne
         return NDISEMU_OK;
     }
     if (storage) {
-        ndisemu_chain_copy_out(m, in_mdl, bytes_needed, storage);
+        k->stats.bytes_copied += ndisemu_chain_copy_out(m, in_mdl, bytes_needed, storage);
         *out = storage;
     }
     return NDISEMU_OK;
@@ -429,6 +429,7 @@ int ndisemu_copy_nb_to_nb(ndisemu_kernel *k, NET_BUFFER *dst, uint32_t dst_offse
     ndisemu_chain_locate(dst->CurrentMdl, (uint64_t)dst->CurrentMdlOffset + dst_offset, &m,
                          &in_mdl);
     ndisemu_chain_copy_in(m, in_mdl, n, staging);
+    k->stats.bytes_copied += n;
     if (staging != stack)
         free(staging);
     *copied = (uint32_t)n;

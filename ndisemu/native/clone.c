@@ -451,8 +451,6 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
                                 priv->clone_flags, NDISEMU_KIND_NBL, clone,
                                 "FreeCloneFlags differs from the AllocateCloneFlags the clone "
                                 "was allocated with");
-    if (check_restored(k, clone))
-        return NDISEMU_BUGCHECK;
     if (priv->parent) {
         parent = priv->parent;
         if (!ndisemu_check_object(k, parent, NDISEMU_KIND_NBL)) {
@@ -464,9 +462,12 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
                                     (uint64_t)(int64_t)parent->ChildRefCount, 0,
                                     NDISEMU_KIND_NBL, parent,
                                     "parent's ChildRefCount is already 0 (changed by hand?)");
-        /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
-        parent->ChildRefCount--;
     }
+    if (check_restored(k, clone))
+        return NDISEMU_BUGCHECK;
+    /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
+    if (parent)
+        parent->ChildRefCount--;
     release(k, clone);
     return NDISEMU_OK;
 }

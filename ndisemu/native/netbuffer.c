@@ -166,8 +166,7 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
                      priv->origin != NDISEMU_ORIGIN_MDL_AND_DATA))
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, priv->origin, 0,
                                 NDISEMU_KIND_NB, nb,
-                                nb_free_rule(h->outer ? NDISEMU_ORIGIN_PREALLOCATED
-                                                      : priv->origin));
+                                nb_free_rule(priv->origin));
     ((ndisemu_pool *)priv->pool)->live--;
     ndisemu_block_free(k, nb, priv->pool);
     return NDISEMU_OK;

@@ -301,3 +301,17 @@ def test_nb_bytes_of_1_byte_mdls_at_offsets(k, pool):
     nbl = k.build_nbl(pool, [payload], mdl_sizes=[1], data_offset=7)
     assert k.nb_bytes(nbl.FirstNetBuffer) == payload
     k.free_built(nbl)
+
+
+def test_freeing_an_nb_with_retreat_mdls_is_refused(k, pool, nb_pool):
+    nb = k.NdisAllocateNetBuffer(nb_pool, None, 0, 0)
+    assert k.NdisRetreatNetBufferDataStart(nb, 10, 0, None) == ndisemu.NDIS_STATUS_SUCCESS
+    expect_bugcheck(lambda: k.NdisFreeNetBuffer(nb), 0x84, "retreat")
+    nbl = k.NdisAllocateNetBufferList(pool, 0, 0)
+    assert k.NdisRetreatNetBufferListDataStart(nbl, 4, 0, None, None) == 0
+    expect_bugcheck(lambda: k.NdisFreeNetBufferList(nbl), 0x84, "would leak")
+    k.NdisAdvanceNetBufferListDataStart(nbl, 4, True, None)
+    k.NdisAdvanceNetBufferDataStart(nb, 10, True, None)
+    k.NdisFreeNetBufferList(nbl)
+    k.NdisFreeNetBuffer(nb)
+    assert live(k)["mdl"] == 0 and live(k)["data"] == 0

@@ -182,6 +182,8 @@ uint64_t ndisemu_nb_data_parts(uint32_t data_size);
 void ndisemu_nb_attach_data(ndisemu_kernel *k, ndisemu_header *outer, uint8_t **cursor,
                             NET_BUFFER *nb, uint32_t data_size, uint32_t tag);
 ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind);
+/* BugCheck for freeing an NB that still holds retreat-allocated MDLs. */
+int ndisemu_retreat_leak(ndisemu_kernel *k, NET_BUFFER *nb);
 /* Checks shared by every NBL free call (see nbl.c). */
 int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
 

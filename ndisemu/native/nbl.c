@@ -171,9 +171,22 @@ int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t ori
 int ndisemu_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
     ndisemu_nbl_private *priv;
+    ndisemu_header *h;
+    NET_BUFFER *nb;
+    int64_t limit;
     if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_POOL))
         return NDISEMU_BUGCHECK;
     priv = ndisemu_nbl_private_of(nbl);
+    /* The preallocated NB goes with the block: it must not carry retreat MDLs. */
+    h = ndisemu_header_of(nbl);
+    limit = k->stats.live[NDISEMU_KIND_NB];
+    for (nb = nbl->FirstNetBuffer; nb && limit-- > 0; nb = nb->Next) {
+        if (ndisemu_object_kind(k, nb) != NDISEMU_KIND_NB)
+            break;
+        if (ndisemu_header_of(nb)->self - ndisemu_header_of(nb)->outer == h->self &&
+            ndisemu_nb_private_of(nb)->retreat_mdls)
+            return ndisemu_retreat_leak(k, nb);
+    }
     /* NBs the caller attached with NdisAllocateNetBuffer are left alone;
      * the preallocated ones are inner objects and go with the block. */
     ((ndisemu_pool *)priv->pool)->live--;

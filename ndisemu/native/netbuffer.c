@@ -167,9 +167,22 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, priv->origin, 0,
                                 NDISEMU_KIND_NB, nb,
                                 nb_free_rule(priv->origin));
+    if (priv->retreat_mdls)
+        return ndisemu_retreat_leak(k, nb);
     ((ndisemu_pool *)priv->pool)->live--;
     ndisemu_block_free(k, nb, priv->pool);
     return NDISEMU_OK;
+}
+
+/* Freeing an NB whose chain still starts with MDLs a retreat allocated would
+ * leak them (NDIS frees those only in an advance): refuse, as the verifier's
+ * leak check would at unload. */
+int ndisemu_retreat_leak(ndisemu_kernel *k, NET_BUFFER *nb)
+{
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,
+                            ndisemu_nb_private_of(nb)->retreat_mdls, 0, NDISEMU_KIND_NB, nb,
+                            "NB still holds MDLs a retreat allocated: advance it back with "
+                            "FreeMdl before freeing (they would leak)");
 }
 
 int ndisemu_adjust_current_mdl(ndisemu_kernel *k, NET_BUFFER *nb)

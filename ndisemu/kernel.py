@@ -25,7 +25,7 @@ from ndisemu.inspection import InspectionCalls
 from ndisemu.mdl import MdlCalls
 from ndisemu.nbl import NblCalls
 from ndisemu.netbuffer import NetBufferCalls
-from ndisemu.pool import PoolCalls
+from ndisemu.pool import PoolCalls, pool_parameters
 from ndisemu.verifier import BugCheck, from_native
 
 # Addresses people see: a kernel-style base plus the arena offset, identical
@@ -176,18 +176,10 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
 
     def _default_pools(self) -> tuple[Any, Any]:
         """The pools NDIS uses when a call is given NULL pool handles."""
-        nbl = ffi.new("NET_BUFFER_LIST_POOL_PARAMETERS *")
-        nbl.Header.Type = _C["NDIS_OBJECT_TYPE_DEFAULT"]
-        nbl.Header.Revision = 1
-        nbl.Header.Size = _C["NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1"]
-        nbl.PoolTag = 0x4C424E44  # "DNBL"
+        nbl = pool_parameters({"PoolTag": 0x4C424E44}, "NET_BUFFER_LIST_POOL_PARAMETERS")  # DNBL
         self._check("Kernel", lib.ndisemu_allocate_nbl_pool(self._k, nbl, 1, self._out_void))
         nbl_pool = self._out_void[0]
-        nb = ffi.new("NET_BUFFER_POOL_PARAMETERS *")
-        nb.Header.Type = _C["NDIS_OBJECT_TYPE_DEFAULT"]
-        nb.Header.Revision = 1
-        nb.Header.Size = _C["NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1"]
-        nb.PoolTag = 0x42424E44  # "DNBB"
+        nb = pool_parameters({"PoolTag": 0x42424E44}, "NET_BUFFER_POOL_PARAMETERS")  # DNBB
         self._check("Kernel", lib.ndisemu_allocate_nb_pool(self._k, nb, 1, self._out_void))
         return nbl_pool, self._out_void[0]
 

@@ -1,6 +1,7 @@
 import pytest
 
 import ndisemu
+from ndisemu import ffi
 
 
 @pytest.fixture
@@ -8,23 +9,54 @@ def k():
     return ndisemu.Kernel(arena_size=16 << 20)
 
 
+def _pool_fixture(k, allocate, free, params):
+    """A pool that must be empty again when the test ends (freeing it is the
+    leak check: a live object left behind is BugCheck 0x7C/0x27)."""
+    handle = allocate(None, params)
+    yield handle
+    try:
+        free(handle)
+    except ndisemu.BugCheck as error:
+        if error.parameters[0] == 0x27:
+            raise AssertionError(f"test leaked objects from its pool: {error}") from None
+        # the test freed the pool itself (double free): fine
+
+
 @pytest.fixture
 def pool(k):
     """An NBL pool whose NBLs come with one NB (no data)."""
-    handle = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True,
-                                                    "PoolTag": 0x74736554})
-    yield handle
+    yield from _pool_fixture(k, k.NdisAllocateNetBufferListPool, k.NdisFreeNetBufferListPool,
+                             {"fAllocateNetBuffer": True, "PoolTag": 0x74736554})
 
 
 @pytest.fixture
 def nbl_pool(k):
     """An NBL pool without preallocated NBs."""
-    return k.NdisAllocateNetBufferListPool(None, {"PoolTag": 0x4C424E54})
+    yield from _pool_fixture(k, k.NdisAllocateNetBufferListPool, k.NdisFreeNetBufferListPool,
+                             {"PoolTag": 0x4C424E54})
 
 
 @pytest.fixture
 def nb_pool(k):
-    return k.NdisAllocateNetBufferPool(None, {"PoolTag": 0x42424E54})
+    yield from _pool_fixture(k, k.NdisAllocateNetBufferPool, k.NdisFreeNetBufferPool,
+                             {"PoolTag": 0x42424E54})
+
+
+def mdl_list(nb):
+    """The MDLs of an NB's chain, in order (raw cdata: the chain must be sound)."""
+    out, m = [], nb.MdlChain
+    while m != ffi.NULL:
+        out.append(m)
+        m = m.Next
+    return out
+
+
+def nb_list(nbl):
+    out, nb = [], nbl.FirstNetBuffer
+    while nb != ffi.NULL:
+        out.append(nb)
+        nb = nb.Next
+    return out
 
 
 def live(k):

@@ -2,7 +2,7 @@
 reassembly; shared data, offsets, counts and every free rule."""
 
 import pytest
-from conftest import expect_bugcheck, live
+from conftest import expect_bugcheck, live, mdl_list, nb_list
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,20 +12,8 @@ from ndisemu import ffi
 USE_ORIGINAL = ndisemu.NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS
 
 
-def mdls_of(nb):
-    out, m = [], nb.MdlChain
-    while m != ffi.NULL:
-        out.append(m)
-        m = m.Next
-    return out
-
-
-def nbs_of(nbl):
-    out, nb = [], nbl.FirstNetBuffer
-    while nb != ffi.NULL:
-        out.append(nb)
-        nb = nb.Next
-    return out
+mdls_of = mdl_list
+nbs_of = nb_list
 
 
 def test_clone_shares_data_and_covers_used_bytes(k, pool):

@@ -5,6 +5,7 @@ machine with a bytes oracle."""
 
 import numpy as np
 import pytest
+from conftest import mdl_list
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -33,12 +34,7 @@ def fields(nb):
             nb.DataLength)
 
 
-def chain(nb):
-    out, m = [], nb.MdlChain
-    while m != ffi.NULL:
-        out.append(m)
-        m = m.Next
-    return out
+chain = mdl_list
 
 
 def pattern(n):
@@ -46,16 +42,6 @@ def pattern(n):
     return bytes(0xB0 | (i & 0x0F) for i in range(n))
 
 
-@pytest.fixture
-def k():
-    return ndisemu.Kernel()
-
-
-@pytest.fixture
-def pool(k):
-    p = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
-    yield p
-    k.NdisFreeNetBufferListPool(p)
 
 
 class HandlerMdls:

@@ -136,6 +136,10 @@ int ndisemu_bugcheck(ndisemu_kernel *k, uint32_t code, uint64_t p1, uint64_t p3,
 /* The header of a live object of `kind` at p, or NULL with k->bug set. */
 ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind);
 int ndisemu_check_irql(ndisemu_kernel *k);
+/* check_object for a free call: a freed object is a double free, `twice`
+ * naming it ("NET_BUFFER freed twice"). */
+ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind,
+                                   const char *twice);
 /* Checks that an MDL chain can be walked and its bytes read: every MDL live,
  * every described range inside live memory.  Returns the MDL count or -1. */
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner);

@@ -130,14 +130,9 @@ int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind
     ndisemu_header *h;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    h = ndisemu_check_object(k, va, (int)kind);
-    if (!h) {
-        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
-            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
-            k->bug.rule = "memory freed twice";
-        }
+    h = ndisemu_check_free(k, va, (int)kind, "memory freed twice");
+    if (!h)
         return NDISEMU_BUGCHECK;
-    }
     if (h->outer)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, h->tag, 0,
                                 kind, va, "buffer belongs to a larger NDIS allocation");
@@ -193,14 +188,9 @@ int ndisemu_free_mdl(ndisemu_kernel *k, MDL *mdl, int origin)
     ndisemu_mdl_private *priv;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
-    if (!h) {
-        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
-            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
-            k->bug.rule = "MDL freed twice";
-        }
+    h = ndisemu_check_free(k, mdl, NDISEMU_KIND_MDL, "MDL freed twice");
+    if (!h)
         return NDISEMU_BUGCHECK;
-    }
     priv = ndisemu_mdl_private_of(mdl);
     if (h->outer || (int)priv->origin != origin)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,

@@ -142,13 +142,8 @@ int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t ori
     ndisemu_nbl_private *priv;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    if (!ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL)) {
-        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
-            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
-            k->bug.rule = "NET_BUFFER_LIST freed twice";
-        }
+    if (!ndisemu_check_free(k, nbl, NDISEMU_KIND_NBL, "NET_BUFFER_LIST freed twice"))
         return NDISEMU_BUGCHECK;
-    }
     priv = ndisemu_nbl_private_of(nbl);
     if (priv->origin != origin)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, priv->origin,

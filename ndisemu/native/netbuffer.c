@@ -153,14 +153,9 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
     ndisemu_nb_private *priv;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    h = ndisemu_check_object(k, nb, NDISEMU_KIND_NB);
-    if (!h) {
-        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
-            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
-            k->bug.rule = "NET_BUFFER freed twice";
-        }
+    h = ndisemu_check_free(k, nb, NDISEMU_KIND_NB, "NET_BUFFER freed twice");
+    if (!h)
         return NDISEMU_BUGCHECK;
-    }
     priv = ndisemu_nb_private_of(nb);
     if (h->outer || (priv->origin != NDISEMU_ORIGIN_POOL &&
                      priv->origin != NDISEMU_ORIGIN_MDL_AND_DATA))

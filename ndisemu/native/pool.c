@@ -10,14 +10,24 @@
 #define POOL_TAG_NBL 0x4c424e4e  /* "NNBL" */
 #define POOL_TAG_NB 0x42424e4e   /* "NNBB" */
 
-static int bad_header(ndisemu_kernel *k, const void *params, uint64_t got, uint64_t want,
-                      const char *rule)
+/* Parameters.Header: NDIS_OBJECT_TYPE_DEFAULT, revision 1 or 2, and a Size
+ * at least that revision's.  Otherwise Microsoft's subcode for a malformed
+ * NDIS_OBJECT_HEADER (P3 found, P4 expected). */
+static int check_header(ndisemu_kernel *k, const NDIS_OBJECT_HEADER *hdr, uint32_t size1,
+                        uint32_t size2)
 {
-    /* Microsoft's subcode for a malformed NDIS_OBJECT_HEADER; P2 would be the
-     * driver handle, P3 the object: here P3/P4 carry what was found/expected. */
-    (void)params;
-    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDIS_BUGCHECK_INVALID_OBJECT_HEADER, got,
-                            want, 0, NULL, rule);
+    if (hdr->Type != NDIS_OBJECT_TYPE_DEFAULT)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDIS_BUGCHECK_INVALID_OBJECT_HEADER,
+                                hdr->Type, NDIS_OBJECT_TYPE_DEFAULT, 0, NULL,
+                                "Header.Type is not NDIS_OBJECT_TYPE_DEFAULT");
+    if (hdr->Revision != 1 && hdr->Revision != 2)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDIS_BUGCHECK_INVALID_OBJECT_HEADER,
+                                hdr->Revision, 1, 0, NULL, "Header.Revision is neither 1 nor 2");
+    if (hdr->Size < (hdr->Revision == 1 ? size1 : size2))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDIS_BUGCHECK_INVALID_OBJECT_HEADER,
+                                hdr->Size, hdr->Revision == 1 ? size1 : size2, 0, NULL,
+                                "Header.Size is smaller than its revision's size");
+    return NDISEMU_OK;
 }
 
 ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind)
@@ -39,24 +49,11 @@ int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARA
     *out = NULL;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    if (hdr->Type != NDIS_OBJECT_TYPE_DEFAULT)
-        return bad_header(k, params, hdr->Type, NDIS_OBJECT_TYPE_DEFAULT,
-                          "Header.Type is not NDIS_OBJECT_TYPE_DEFAULT");
-    if (hdr->Revision == NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1) {
-        if (hdr->Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1)
-            return bad_header(k, params, hdr->Size,
-                              NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-                              "Header.Size is smaller than revision 1's size");
-    } else if (hdr->Revision == NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2) {
-        if (hdr->Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2)
-            return bad_header(k, params, hdr->Size,
-                              NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2,
-                              "Header.Size is smaller than revision 2's size");
+    if (check_header(k, hdr, NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+                     NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2))
+        return NDISEMU_BUGCHECK;
+    if (hdr->Revision == 2)
         flags = params->Flags;
-    } else {
-        return bad_header(k, params, hdr->Revision, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-                          "Header.Revision is neither 1 nor 2");
-    }
     if (params->DataSize && !params->fAllocateNetBuffer)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER,
                                 params->DataSize, 0, NDISEMU_KIND_NBL_POOL, NULL,
@@ -96,24 +93,11 @@ int ndisemu_allocate_nb_pool(ndisemu_kernel *k, const NET_BUFFER_POOL_PARAMETERS
     *out = NULL;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    if (hdr->Type != NDIS_OBJECT_TYPE_DEFAULT)
-        return bad_header(k, params, hdr->Type, NDIS_OBJECT_TYPE_DEFAULT,
-                          "Header.Type is not NDIS_OBJECT_TYPE_DEFAULT");
-    if (hdr->Revision == NET_BUFFER_POOL_PARAMETERS_REVISION_1) {
-        if (hdr->Size < NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1)
-            return bad_header(k, params, hdr->Size,
-                              NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1,
-                              "Header.Size is smaller than revision 1's size");
-    } else if (hdr->Revision == NET_BUFFER_POOL_PARAMETERS_REVISION_2) {
-        if (hdr->Size < NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_2)
-            return bad_header(k, params, hdr->Size,
-                              NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_2,
-                              "Header.Size is smaller than revision 2's size");
+    if (check_header(k, hdr, NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+                     NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_2))
+        return NDISEMU_BUGCHECK;
+    if (hdr->Revision == 2)
         flags = params->Flags;
-    } else {
-        return bad_header(k, params, hdr->Revision, NET_BUFFER_POOL_PARAMETERS_REVISION_1,
-                          "Header.Revision is neither 1 nor 2");
-    }
     if (flags & ~(uint32_t)NET_BUFFER_POOL_FLAG_VERIFY)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
                                 NDISEMU_KIND_NB_POOL, NULL, "Flags has undefined bits set");
@@ -136,14 +120,9 @@ static int free_pool(ndisemu_kernel *k, void *handle, int kind)
     ndisemu_pool *pool;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
-    pool = ndisemu_check_pool(k, handle, kind);
-    if (!pool) {
-        if (k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
-            k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
-            k->bug.rule = "pool freed twice";
-        }
+    if (!ndisemu_check_free(k, handle, kind, "pool freed twice"))
         return NDISEMU_BUGCHECK;
-    }
+    pool = handle;
     if (pool->live) {
         /* Microsoft's leaked-NBL subcode, P2 = 1 as its NBL tracker reports
          * it (API.md), P3 = P4 = 0 as documented. */

@@ -53,6 +53,16 @@ ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind)
     return NULL;
 }
 
+ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind, const char *twice)
+{
+    ndisemu_header *h = ndisemu_check_object(k, p, kind);
+    if (!h && k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
+        k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
+        k->bug.rule = twice;
+    }
+    return h;
+}
+
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
 {
     return ndisemu_check_chain_ex(k, chain, owner, 1);

@@ -55,35 +55,45 @@ _VALID_CLONE_FLAGS = _C["NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS"]
 STATUS_SUCCESS = _C["STATUS_SUCCESS"]
 STATUS_INSUFFICIENT_RESOURCES = _C["STATUS_INSUFFICIENT_RESOURCES"]
 NULL = ffi.NULL
+_ORIGIN_CLONE = lib.NDISEMU_ORIGIN_CLONE
+_ORIGIN_FWPS_CLONE = lib.NDISEMU_ORIGIN_FWPS_CLONE
 
 
 class CloneCalls:
     """Derived-NBL and FWPS calls of :class:`ndisemu.Kernel`."""
 
     def _pools(self, nbl_pool: Any, nb_pool: Any) -> tuple[Any, Any]:
-        return (self.default_nbl_pool if nbl_pool is None or nbl_pool == NULL else nbl_pool,
-                self.default_nb_pool if nb_pool is None or nb_pool == NULL else nb_pool)
+        # None and ffi.NULL are both false: NDIS then uses its default pools.
+        return nbl_pool or self.default_nbl_pool, nb_pool or self.default_nb_pool
+
+    # The allocate/free pairs below are the benchmark's Python mode: they keep
+    # to one native call plus the argument checks, inline.
 
     def NdisAllocateCloneNetBufferList(self, OriginalNetBufferList: Any,
                                        NetBufferListPoolHandle: Any, NetBufferPoolHandle: Any,
                                        AllocateCloneFlags: int) -> Any:
         """A clone sharing the original's data; NULL on allocation failure."""
-        if AllocateCloneFlags & ~_VALID_CLONE_FLAGS or uint(AllocateCloneFlags,
-                                                            "AllocateCloneFlags") > 3:
+        if AllocateCloneFlags.__class__ is not int or AllocateCloneFlags & ~_VALID_CLONE_FLAGS:
+            uint(AllocateCloneFlags, "AllocateCloneFlags")
             raise ValueError(f"AllocateCloneFlags={AllocateCloneFlags:#x}: only "
                              "NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS is defined "
                              "(NDIS_CLONE_FLAGS_RESERVED is reserved)")
-        nbl_pool, nb_pool = self._pools(NetBufferListPoolHandle, NetBufferPoolHandle)
-        rc = lib.ndisemu_clone_nbl(self._k, opt(OriginalNetBufferList), nbl_pool, nb_pool,
-                                   AllocateCloneFlags, lib.NDISEMU_ORIGIN_CLONE, self._out_nbl)
-        return self._done("NdisAllocateCloneNetBufferList", rc, self._out_nbl[0])
+        out = self._out_nbl
+        rc = lib.ndisemu_clone_nbl(self._k, OriginalNetBufferList or NULL,
+                                   NetBufferListPoolHandle or self.default_nbl_pool,
+                                   NetBufferPoolHandle or self.default_nb_pool,
+                                   AllocateCloneFlags, _ORIGIN_CLONE, out)
+        if rc == 0:
+            return out[0]
+        return self._done("NdisAllocateCloneNetBufferList", rc, NULL)
 
     def NdisFreeCloneNetBufferList(self, CloneNetBufferList: Any, FreeCloneFlags: int) -> None:
         """Frees the clone's NBL, NBs and MDLs (not the original's MDLs)."""
-        uint(FreeCloneFlags, "FreeCloneFlags")
-        self._check("NdisFreeCloneNetBufferList",
-                    lib.ndisemu_free_clone_nbl(self._k, opt(CloneNetBufferList),
-                                               FreeCloneFlags, lib.NDISEMU_ORIGIN_CLONE))
+        if FreeCloneFlags.__class__ is not int or not 0 <= FreeCloneFlags <= 0xFFFFFFFF:
+            uint(FreeCloneFlags, "FreeCloneFlags")
+        if lib.ndisemu_free_clone_nbl(self._k, CloneNetBufferList or NULL, FreeCloneFlags,
+                                      _ORIGIN_CLONE):
+            raise self._raise("NdisFreeCloneNetBufferList")
 
     def FwpsAllocateCloneNetBufferList0(self, originalNetBufferList: Any,
                                         netBufferListPoolHandle: Any, netBufferPoolHandle: Any,
@@ -94,25 +104,28 @@ class CloneCalls:
             raise ValueError("allocateCloneFlags must be 0: no FWPS clone flags are defined")
         nbl_pool, nb_pool = self._pools(netBufferListPoolHandle, netBufferPoolHandle)
         rc = lib.ndisemu_clone_nbl(self._k, opt(originalNetBufferList), nbl_pool, nb_pool, 0,
-                                   lib.NDISEMU_ORIGIN_FWPS_CLONE, self._out_nbl)
+                                   _ORIGIN_FWPS_CLONE, self._out_nbl)
         return self._ntstatus("FwpsAllocateCloneNetBufferList0", rc, self._out_nbl[0])
 
     def FwpsAllocateDeepCloneNetBufferList0(self, originalNetBufferList: Any,
                                             netBufferListPoolHandle: Any,
                                             netBufferPoolHandle: Any) -> tuple[int, Any]:
         """(NTSTATUS, clone) with the used bytes copied into new buffers."""
-        nbl_pool, nb_pool = self._pools(netBufferListPoolHandle, netBufferPoolHandle)
-        rc = lib.ndisemu_deep_clone_nbl(self._k, opt(originalNetBufferList), nbl_pool, nb_pool,
-                                        self._out_nbl)
-        return self._ntstatus("FwpsAllocateDeepCloneNetBufferList0", rc, self._out_nbl[0])
+        out = self._out_nbl
+        rc = lib.ndisemu_deep_clone_nbl(self._k, originalNetBufferList or NULL,
+                                        netBufferListPoolHandle or self.default_nbl_pool,
+                                        netBufferPoolHandle or self.default_nb_pool, out)
+        if rc == 0:
+            return STATUS_SUCCESS, out[0]
+        return self._ntstatus("FwpsAllocateDeepCloneNetBufferList0", rc, NULL)
 
     def FwpsFreeCloneNetBufferList0(self, netBufferList: Any, freeCloneFlags: int = 0) -> None:
         """Frees an FWPS clone or deep clone and gives back the parent's count."""
-        if uint(freeCloneFlags, "freeCloneFlags"):
-            raise ValueError("freeCloneFlags must be 0")
-        self._check("FwpsFreeCloneNetBufferList0",
-                    lib.ndisemu_free_clone_nbl(self._k, opt(netBufferList), 0,
-                                               lib.NDISEMU_ORIGIN_FWPS_CLONE))
+        if freeCloneFlags.__class__ is not int or freeCloneFlags:
+            if uint(freeCloneFlags, "freeCloneFlags"):
+                raise ValueError("freeCloneFlags must be 0")
+        if lib.ndisemu_free_clone_nbl(self._k, netBufferList or NULL, 0, _ORIGIN_FWPS_CLONE):
+            raise self._raise("FwpsFreeCloneNetBufferList0")
 
     def NdisAllocateFragmentNetBufferList(self, OriginalNetBufferList: Any,
                                           NetBufferListPool: Any, NetBufferPool: Any,

@@ -393,3 +393,16 @@ def test_derived_nbls_read_back_documented_bytes(shape, start, max_len, delta, b
     k.free_built(orig)
     k.NdisFreeNetBufferListPool(pool)
     assert all(v == 0 for v in live(k).values())
+
+
+@pytest.mark.parametrize("flags,error", [(-1, ValueError), (1 << 32, ValueError),
+                                         ("0", TypeError), (None, TypeError)])
+def test_free_clone_flag_arguments(k, pool, flags, error):
+    orig = k.build_nbl(pool, [b"abc"])
+    clone = k.NdisAllocateCloneNetBufferList(orig, None, None, 0)
+    with pytest.raises(error):
+        k.NdisFreeCloneNetBufferList(clone, flags)
+    with pytest.raises(error):
+        k.NdisAllocateCloneNetBufferList(orig, None, None, flags)
+    k.NdisFreeCloneNetBufferList(clone, 0)
+    k.free_built(orig)

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.ndisemu-installed
 NATIVE := $(wildcard cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
           ndisemu/_build.py pyproject.toml setup.py
 
-.PHONY: install test bench layout lint clean
+.PHONY: install test bench layout lint fuzz clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ $(STAMP): $(VENV)/.tools $(NATIVE)
 
 test: install
 	$(PY) -m pytest
+
+# The property tests with fresh random examples instead of the fixed CI set.
+fuzz: install
+	NDISEMU_FUZZ=1 $(PY) -m pytest -q tests/test_clone.py tests/test_dataspace.py tests/test_kernel.py
 
 lint: install
 	$(PY) -m ruff check ndisemu tests benchmarks

@@ -1,7 +1,17 @@
+import os
+
 import pytest
+from hypothesis import settings
+
 
 import ndisemu
 from ndisemu import ffi
+
+# The suite is deterministic by default (same examples every run, as CI
+# needs); NDISEMU_FUZZ=1 explores new examples and more of them.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=2000, print_blob=True)
+settings.load_profile("fuzz" if os.environ.get("NDISEMU_FUZZ") else "ci")
 
 
 @pytest.fixture

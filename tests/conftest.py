@@ -3,7 +3,6 @@ import os
 import pytest
 from hypothesis import settings
 
-
 import ndisemu
 from ndisemu import ffi
 

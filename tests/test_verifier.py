@@ -186,3 +186,14 @@ def test_subcode_table_is_documented():
     readme = open("README.md").read()
     for name, _ in verifier.SUBCODES.values():
         assert name in readme, f"README lacks subcode {name}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_corruption_never_crashes(seed):
+    """Random field corruption followed by random calls (tests/scripts/chaos.py)."""
+    script = __file__.replace("test_verifier.py", "scripts/chaos.py")
+    out = subprocess.run([sys.executable, script, str(seed)], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    word, caught = out.stdout.split()
+    assert word == "ok" and int(caught) > 100

@@ -43,14 +43,8 @@ def corrupt(nb):
         nb.Next = anywhere("NET_BUFFER *")
 
 
-caught = 0
-for _ in range(300):
-    payloads = [bytes(rng.randrange(0, 100)) for _ in range(rng.randrange(1, 4))]
-    nbl = k.build_nbl(pool, payloads, mdl_sizes=[rng.randrange(1, 20)],
-                      data_offset=rng.randrange(0, 30))
-    nb = nbl.FirstNetBuffer
-    corrupt(nb)
-    ops = [
+def operations(nbl, nb):
+    return [
         lambda: k.NdisAllocateCloneNetBufferList(nbl, None, None, rng.choice([0, 2])),
         lambda: k.FwpsAllocateDeepCloneNetBufferList0(nbl, None, None),
         lambda: k.NdisAllocateFragmentNetBufferList(nbl, None, None, rng.randrange(5),
@@ -65,7 +59,16 @@ for _ in range(300):
         lambda: k.view(nbl).FirstNetBuffer.MdlChain.bytes(),
         lambda: k.free_built(nbl),
     ]
-    for op in rng.sample(ops, 4):
+
+
+caught = 0
+for _ in range(300):
+    payloads = [bytes(rng.randrange(0, 100)) for _ in range(rng.randrange(1, 4))]
+    nbl = k.build_nbl(pool, payloads, mdl_sizes=[rng.randrange(1, 20)],
+                      data_offset=rng.randrange(0, 30))
+    nb = nbl.FirstNetBuffer
+    corrupt(nb)
+    for op in rng.sample(operations(nbl, nb), 4):
         try:
             op()
         except ndisemu.BugCheck:

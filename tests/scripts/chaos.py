@@ -56,7 +56,7 @@ def operations(nbl, nb):
         lambda: k.NdisCopyFromNetBufferToNetBuffer(nb, 0, 50, nb, 3),
         lambda: k.nbl_bytes(nbl),
         lambda: k.NdisAdjustNetBufferCurrentMdl(nb),
-        lambda: k.view(nbl).FirstNetBuffer.MdlChain.bytes(),
+        lambda: k.view(nbl).FirstNetBuffer.MdlChain.bytes(),  # noqa: PLW0108 - deferred
         lambda: k.free_built(nbl),
     ]
 

@@ -521,7 +521,7 @@ def plot(result: dict[str, Any], path: str) -> None:
               if len({r[p[0]] for r in rows if all(r[k] == v for k, v in p[2].items())}) > 1]
     if not panels:
         panels = [("payload", "payload bytes per NB", {})]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 6.4), squeeze=False)
     for ax, (var, label, fixed) in zip(axes[0], panels, strict=True):
         for op in OPS:
             color, marker = _STYLE[op]
@@ -544,12 +544,14 @@ def plot(result: dict[str, Any], path: str) -> None:
         xs = sorted({r[var] for r in rows if all(r[k] == v for k, v in fixed.items())})
         ax.set_xticks(xs)
         ax.set_xticklabels([str(x) for x in xs])
-    axes[0][0].legend(fontsize=8, loc="upper left",
-                      title="solid: native loop, dashed: python API", title_fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9,
+               title="solid: native loop (one Python call per batch); dashed: python API "
+                     "(one call per step); black and gray: the floors", title_fontsize=9)
     machine = result["machine"]
-    fig.suptitle(f"ndisemu clone vs deep clone, verifier off ({machine['cpu_model']}, "
-                 f"{machine['python']})", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"ndisemu clone vs deep clone, ns per allocate+free, verifier off "
+                 f"({machine['cpu_model']}, {machine['python']})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

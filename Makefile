@@ -33,9 +33,20 @@ fuzz: install
 lint: install
 	$(PY) -m ruff check ndisemu tests benchmarks
 
-bench: install
-	$(PY) -m ndisemu layout --json > /dev/null
-	$(PY) -m ndisemu layout NET_BUFFER_LIST NET_BUFFER MDL
+# The clone vs deep-clone suite in full: a table on stdout, the JSON and the
+# plot under benchmarks/results/.  matplotlib (the `bench` extra) is
+# installed into the venv the first time.  One BLAS thread: numpy's idle
+# OpenBLAS threads would otherwise compete for this machine's cores.
+BENCH_OUT := benchmarks/results
+
+$(VENV)/.bench-tools: $(VENV)/.tools
+	$(PY) -c "import matplotlib" 2>/dev/null || \
+	    $(PY) -m pip install -q --disable-pip-version-check "matplotlib>=3.7"
+	touch $@
+
+bench: install $(VENV)/.bench-tools
+	OPENBLAS_NUM_THREADS=1 $(PY) -m ndisemu bench \
+	    --json-out $(BENCH_OUT)/latest.json --plot $(BENCH_OUT)/clone_vs_deepclone.png
 
 layout: install
 	$(PY) -m ndisemu layout

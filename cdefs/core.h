@@ -257,4 +257,42 @@ int ndisemu_copy_nbl_info(ndisemu_kernel *k, NET_BUFFER_LIST *dst, NET_BUFFER_LI
 int ndisemu_nbl_protocol_id(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t slot, int set,
                             uint8_t *value);
 
+/* -- benchmark loops (bench.c) ------------------------------------------- */
+/* The operations `ndisemu bench` times.  The first four run the emulated
+ * calls (allocate, then free) through the same internal functions as the
+ * public API; the last two are floors: one memcpy of the original's used
+ * bytes, and a bare clone that fills the same NBL/NB/partial-MDL fields in
+ * a block from a free list with no checks and no pool headers. */
+#define NDISEMU_BENCH_CLONE 1
+#define NDISEMU_BENCH_CLONE_ORIGINAL_MDLS 2
+#define NDISEMU_BENCH_FWPS_CLONE 3
+#define NDISEMU_BENCH_DEEP_CLONE 4
+#define NDISEMU_BENCH_MEMCPY 5
+#define NDISEMU_BENCH_FLOOR_CLONE 6
+
+typedef struct ndisemu_bench ndisemu_bench;
+
+/* What the last operation of a loop made.  Emulated calls: live NB and MDL
+ * counts added by the allocation, the k->stats deltas of bytes_copied and
+ * pool bytes (headers included).  Floors: what they built or copied, and
+ * the bytes of the block they fill (no headers). */
+typedef struct {
+    uint64_t nbs;
+    uint64_t mdls;
+    uint64_t mdl_bytes;            /* sum of ByteCount over the new MDLs */
+    uint64_t bytes_copied;
+    uint64_t block_bytes;
+} ndisemu_bench_report;
+
+/* Checks `orig` and the pools once (full verifier walk) and prepares the
+ * floors' free list and buffers; the loops then run without checks of
+ * their own.  `orig` must stay unchanged until ndisemu_bench_release. */
+int ndisemu_bench_prepare(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
+                          void *nb_pool, ndisemu_bench **out);
+/* Runs `op` `iterations` times (0: returns at once, a bare call); report may
+ * be NULL.  Returns what the first failing call returned. */
+int ndisemu_bench_run(ndisemu_bench *b, uint32_t op, uint64_t iterations,
+                      ndisemu_bench_report *report);
+void ndisemu_bench_release(ndisemu_bench *b);
+
 #endif

@@ -160,8 +160,11 @@ static void note_carved(ndisemu_kernel *k, uint64_t offset)
         chunks[c] = offset + 1;
 }
 
-void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
-                          ndisemu_pool *pool)
+/* As ndisemu_block_alloc, but zeroes only the first `zero` payload bytes:
+ * for a caller that writes every other byte itself (the deep clone, whose
+ * data buffers are overwritten by the copy at once). */
+void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                             ndisemu_pool *pool, uint64_t zero)
 {
     uint64_t span = ndisemu_block_span(size);
     uint64_t offset = 0, *list = NULL;
@@ -208,11 +211,17 @@ void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint3
     h->self = offset;
     h->span = (uint32_t)span;
     h->outer = 0;
-    memset(ndisemu_payload(h), 0, span - sizeof *h);
+    memset(ndisemu_payload(h), 0, zero < span - sizeof *h ? zero : span - sizeof *h);
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
     return ndisemu_payload(h);
+}
+
+void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                          ndisemu_pool *pool)
+{
+    return ndisemu_block_alloc_ex(k, size, kind, tag, pool, UINT64_MAX);
 }
 
 void *ndisemu_inner_object(ndisemu_kernel *k, ndisemu_header *outer, uint8_t **cursor,

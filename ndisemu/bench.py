@@ -1,0 +1,563 @@
+"""`ndisemu bench`: what a clone, a clone sharing the original MDLs, an FWPS
+clone and a deep clone cost as payload size, MDL fragmentation and NBs per
+NBL grow, against two floors measured in the same run (no peer publishes
+such a benchmark, so ndisemu measures its own lower bounds):
+
+- ``memcpy``: one memcpy of the same payload bytes, the lower bound of any
+  deep clone;
+- ``floor_clone``: a bare C routine that fills the same NBL/NB/partial-MDL
+  structures in a block from a free list with no checks, the lower bound of
+  a shallow clone.
+
+Every operation runs in two modes: ``native`` (a C loop inside the core, one
+Python call per batch) and ``python`` (one public-API call per step, what a
+user's Python test pays; the floors there are one cffi call per operation).
+Timed runs use ``Kernel(verifier=False)``; ``native`` rows with
+``verifier: true`` show what the verifier adds to a clone and a deep clone.
+
+Timing: time.perf_counter_ns around batches sized to about ``batch_ms``
+each, one warm-up batch discarded, ``repeats`` batches kept; a row holds
+their median, min and max per operation.  ``bytes_copied`` and
+``pool_bytes`` are exact and per operation: for the emulated calls the
+``k.stats()`` deltas around one allocation through the public API (pool
+bytes include pool headers), for the floors what the floor copied and the
+bytes of the block it fills.  Each shape gets a fresh Kernel and payloads
+drawn from ``seed``, so the same seed gives the same byte counts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ndisemu
+from ndisemu._native import ffi, lib
+from ndisemu.kernel import Kernel
+
+OPS = ("clone", "clone_original_mdls", "fwps_clone", "deep_clone", "memcpy", "floor_clone")
+FLOORS = ("memcpy", "floor_clone")
+MODES = ("native", "python")
+# Rows also timed with the verifier on (native mode only).
+VERIFIER_OPS = ("clone", "deep_clone")
+
+_OP_CODES = {
+    "clone": lib.NDISEMU_BENCH_CLONE,
+    "clone_original_mdls": lib.NDISEMU_BENCH_CLONE_ORIGINAL_MDLS,
+    "fwps_clone": lib.NDISEMU_BENCH_FWPS_CLONE,
+    "deep_clone": lib.NDISEMU_BENCH_DEEP_CLONE,
+    "memcpy": lib.NDISEMU_BENCH_MEMCPY,
+    "floor_clone": lib.NDISEMU_BENCH_FLOOR_CLONE,
+}
+
+# IMIX: 7:4:1 of 64, 594 and 1518-byte packets, as 12 NBs of one NBL.
+IMIX = (64,) * 7 + (594,) * 4 + (1518,)
+FULL_PAYLOADS: tuple[int | str, ...] = (64, 1514, 9000, 65536, "imix")
+QUICK_PAYLOADS: tuple[int | str, ...] = (64, 1514, 65536)
+ROW_KEYS = ("op", "mode", "verifier", "payload", "mdls", "nbs", "data_bytes", "ns_per_op",
+            "ns_min", "ns_max", "iterations", "repeats", "bytes_copied", "pool_bytes")
+
+
+@dataclass
+class Config:
+    """What to run.  The defaults are the full matrix of `make bench`."""
+
+    payloads: Sequence[int | str] = FULL_PAYLOADS
+    mdls: Sequence[int] = (1, 4, 16)
+    nbs: Sequence[int] = (1, 8, 64)
+    ops: Sequence[str] = OPS
+    modes: Sequence[str] = MODES
+    batch_ms: float = 10.0
+    repeats: int = 5
+    warmup: int = 1
+    seed: int = 0
+    verifier_rows: bool = True
+    quick: bool = False
+
+    @classmethod
+    def quick_run(cls) -> Config:
+        """`--quick`: payloads 64/1514/65536 at 1 MDL and 1 NB."""
+        return cls(payloads=QUICK_PAYLOADS, mdls=(1,), nbs=(1,), quick=True)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One original NBL: `payload` is the bytes per NB, or "imix"."""
+
+    payload: int | str
+    mdls: int
+    nbs: int
+
+    def payloads(self) -> list[int]:
+        return list(IMIX) if self.payload == "imix" else [int(self.payload)] * self.nbs
+
+    def mdl_sizes(self) -> list[int] | None:
+        if self.payload == "imix" or self.mdls == 1:
+            return None
+        return [max(1, math.ceil(int(self.payload) / self.mdls))]
+
+
+def shapes(config: Config) -> list[Shape]:
+    """The matrix: every payload x MDLs per NB x NBs per NBL; IMIX once, at
+    1 MDL per NB and its own 12 NBs."""
+    out = []
+    for payload in config.payloads:
+        if payload == "imix":
+            out.append(Shape("imix", 1, len(IMIX)))
+            continue
+        for mdls in config.mdls:
+            for nbs in config.nbs:
+                out.append(Shape(int(payload), mdls, nbs))
+    return out
+
+
+# -- one shape ----------------------------------------------------------------
+
+class Bench:
+    """An original NBL of one shape in a fresh Kernel, and the native bench
+    state over it.  Use as a context manager: it frees what it built."""
+
+    def __init__(self, shape: Shape, seed: int = 0, verifier: bool = False):
+        self.shape = shape
+        rng = random.Random(f"{seed}:{shape.payload}:{shape.mdls}:{shape.nbs}")
+        sizes = shape.payloads()
+        self.k = Kernel(arena_size=max(64 << 20, 4 * sum(sizes) + (16 << 20)), seed=seed,
+                        verifier=verifier)
+        self.pool = self.k.NdisAllocateNetBufferListPool(None, {"PoolTag": 0x68636E42})
+        self.orig = self.k.build_nbl(self.pool, [rng.randbytes(n) for n in sizes],
+                                     mdl_sizes=shape.mdl_sizes())
+        if self.orig == ffi.NULL:
+            raise MemoryError(f"cannot build the original NBL for {shape}")
+        self.data_bytes = sum(sizes)
+        for nb_mdls in self.mdl_counts():
+            if nb_mdls != shape.mdls:
+                raise RuntimeError(f"{shape}: an NB was built with {nb_mdls} MDLs")
+        out = ffi.new("ndisemu_bench **")
+        self.k._check("bench", lib.ndisemu_bench_prepare(self.k._k, self.orig,
+                                                          self.k.default_nbl_pool,
+                                                          self.k.default_nb_pool, out))
+        self.b = ffi.gc(out[0], lib.ndisemu_bench_release)
+
+    def mdl_counts(self) -> list[int]:
+        """MDLs in each NB's chain of the original."""
+        counts = []
+        nb = self.orig.FirstNetBuffer
+        while nb != ffi.NULL:
+            count, mdl = 0, nb.MdlChain
+            while mdl != ffi.NULL:
+                count, mdl = count + 1, mdl.Next
+            counts.append(count)
+            nb = nb.Next
+        return counts
+
+    def close(self) -> None:
+        if self.b is not None:
+            ffi.release(self.b)           # runs ndisemu_bench_release now
+            self.b = None
+            self.k.free_built(self.orig)
+            self.k.NdisFreeNetBufferListPool(self.pool)
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def native_report(self, op: str) -> dict[str, int]:
+        """What one native operation made (ndisemu_bench_report)."""
+        report = ffi.new("ndisemu_bench_report *")
+        self.k._check("bench", lib.ndisemu_bench_run(self.b, _OP_CODES[op], 1, report))
+        return {name: getattr(report, name) for name in
+                ("nbs", "mdls", "mdl_bytes", "bytes_copied", "block_bytes")}
+
+    def exact(self, op: str) -> tuple[int, int]:
+        """(bytes_copied, pool_bytes) of one operation.  Emulated calls: the
+        k.stats() deltas around one allocation through the public API,
+        checked against the native loop's own report."""
+        native = self.native_report(op)
+        if op in FLOORS:
+            return native["bytes_copied"], native["block_bytes"]
+        alloc, free = _python_calls(self.k, op)
+        before = self.k.stats()
+        clone = alloc(self.orig)
+        after = self.k.stats()
+        free(clone)
+        copied = after["bytes_copied"] - before["bytes_copied"]
+        pool_bytes = after["pool_bytes_live"] - before["pool_bytes_live"]
+        if (copied, pool_bytes) != (native["bytes_copied"], native["block_bytes"]):
+            raise RuntimeError(f"{op}: the native loop and the public API disagree: "
+                               f"{native} vs copied={copied} pool_bytes={pool_bytes}")
+        return copied, pool_bytes
+
+    def batch(self, op: str, mode: str) -> Callable[[int], int]:
+        """A function timing n operations, returning elapsed ns."""
+        clock = time.perf_counter_ns
+        run, b, code, k = lib.ndisemu_bench_run, self.b, _OP_CODES[op], self.k
+        null = ffi.NULL
+        if mode == "native":
+            def native(n: int) -> int:
+                t0 = clock()
+                rc = run(b, code, n, null)
+                elapsed = clock() - t0
+                k._check("bench", rc)
+                return elapsed
+            return native
+        if op in FLOORS:
+            def floor(n: int) -> int:     # one cffi call per operation
+                t0 = clock()
+                for _ in range(n):
+                    run(b, code, 1, null)
+                return clock() - t0
+            return floor
+        return _python_batch(k, op, self.orig)
+
+
+def _python_calls(k: Kernel, op: str) -> tuple[Callable[[Any], Any], Callable[[Any], None]]:
+    """(allocate, free) of an emulated operation through the public API."""
+    flags = ndisemu.NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS if op == "clone_original_mdls" else 0
+    if op in ("clone", "clone_original_mdls"):
+        return (lambda o: k.NdisAllocateCloneNetBufferList(o, None, None, flags),
+                lambda c: k.NdisFreeCloneNetBufferList(c, flags))
+    if op == "fwps_clone":
+        return (lambda o: k.FwpsAllocateCloneNetBufferList0(o, None, None, 0)[1],
+                lambda c: k.FwpsFreeCloneNetBufferList0(c, 0))
+    if op == "deep_clone":
+        return (lambda o: k.FwpsAllocateDeepCloneNetBufferList0(o, None, None)[1],
+                lambda c: k.FwpsFreeCloneNetBufferList0(c, 0))
+    raise ValueError(f"unknown operation {op!r}")
+
+
+def _python_batch(k: Kernel, op: str, orig: Any) -> Callable[[int], int]:
+    """n operations written as a user's test writes them: the allocate and
+    free calls inline, no helper in between."""
+    clock = time.perf_counter_ns
+    if op in ("clone", "clone_original_mdls"):
+        flags = ndisemu.NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS if op == "clone_original_mdls" else 0
+        alloc, free = k.NdisAllocateCloneNetBufferList, k.NdisFreeCloneNetBufferList
+
+        def ndis_clone(n: int) -> int:
+            t0 = clock()
+            for _ in range(n):
+                free(alloc(orig, None, None, flags), flags)
+            return clock() - t0
+        return ndis_clone
+    free = k.FwpsFreeCloneNetBufferList0
+    if op == "fwps_clone":
+        fwps = k.FwpsAllocateCloneNetBufferList0
+
+        def fwps_clone(n: int) -> int:
+            t0 = clock()
+            for _ in range(n):
+                free(fwps(orig, None, None, 0)[1], 0)
+            return clock() - t0
+        return fwps_clone
+    deep = k.FwpsAllocateDeepCloneNetBufferList0
+
+    def deep_clone(n: int) -> int:
+        t0 = clock()
+        for _ in range(n):
+            free(deep(orig, None, None)[1], 0)
+        return clock() - t0
+    return deep_clone
+
+
+def calibrate(batch: Callable[[int], int], target_ns: float) -> int:
+    """Iterations for one batch of about `target_ns`."""
+    n = 1
+    elapsed = batch(n)
+    while elapsed < target_ns / 10 and n < 1 << 32:
+        n *= 10
+        elapsed = batch(n)
+    return max(1, round(n * target_ns / max(elapsed, 1)))
+
+
+def time_op(batch: Callable[[int], int], config: Config) -> dict[str, Any]:
+    """Median, min and max ns per operation over `repeats` batches."""
+    n = calibrate(batch, config.batch_ms * 1e6)
+    for _ in range(config.warmup):
+        batch(n)
+    per_op = [batch(n) / n for _ in range(config.repeats)]
+    return {"ns_per_op": round(statistics.median(per_op), 1), "ns_min": round(min(per_op), 1),
+            "ns_max": round(max(per_op), 1), "iterations": n, "repeats": config.repeats}
+
+
+def measure_shape(shape: Shape, config: Config) -> list[dict[str, Any]]:
+    """Every row of one shape: each op in each mode, then the verifier rows."""
+    rows = []
+    with Bench(shape, config.seed) as bench:
+        plan = [(op, mode, False) for op in config.ops for mode in config.modes]
+        if config.verifier_rows and "native" in config.modes:
+            plan += [(op, "native", True) for op in VERIFIER_OPS if op in config.ops]
+        for op, mode, verifier in plan:
+            copied, pool_bytes = bench.exact(op)
+            bench.k.verifier = verifier
+            try:
+                timing = time_op(bench.batch(op, mode), config)
+            finally:
+                bench.k.verifier = False
+            rows.append({"op": op, "mode": mode, "verifier": verifier,
+                         "payload": shape.payload, "mdls": shape.mdls, "nbs": shape.nbs,
+                         "data_bytes": bench.data_bytes, **timing,
+                         "bytes_copied": copied, "pool_bytes": pool_bytes})
+    return rows
+
+
+def cffi_call_ns(config: Config) -> float:
+    """Median ns of one bare cffi call into the core (a 0-iteration loop):
+    the least any Python-mode call can cost."""
+    with Bench(Shape(64, 1, 1), config.seed) as bench:
+        run, b, null = lib.ndisemu_bench_run, bench.b, ffi.NULL
+        clock = time.perf_counter_ns
+
+        def bare(n: int) -> int:
+            t0 = clock()
+            for _ in range(n):
+                run(b, 1, 0, null)
+            return clock() - t0
+        return time_op(bare, config)["ns_per_op"]
+
+
+# -- the whole run --------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(config: Config) -> dict[str, Any]:
+    import cffi
+    import numpy
+    return {
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "numpy": numpy.__version__,
+        "cffi": cffi.__version__,
+        "ndisemu": _version(),
+        "verifier": "off for every row unless the row says verifier: true",
+        "timer": "time.perf_counter_ns around batches",
+        "batch_ms": config.batch_ms,
+        "repeats": config.repeats,
+        "warmup_batches": config.warmup,
+        "seed": config.seed,
+        "quick": config.quick,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("ndisemu")
+    except Exception:  # not installed: running from a checkout
+        return "unknown"
+
+
+def run(config: Config, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Runs the matrix; returns {"machine", "rows", "summary"}."""
+    rows: list[dict[str, Any]] = []
+    matrix = shapes(config)
+    for i, shape in enumerate(matrix, 1):
+        if progress:
+            progress(f"[{i}/{len(matrix)}] payload={shape.payload} mdls={shape.mdls} "
+                     f"nbs={shape.nbs}")
+        rows += measure_shape(shape, config)
+    call_ns = cffi_call_ns(config) if "python" in config.modes else None
+    return {"machine": machine_info(config), "rows": rows,
+            "summary": summarize(rows, call_ns)}
+
+
+# -- what the figures say -------------------------------------------------------
+
+def _index(rows: Sequence[dict[str, Any]]) -> dict[tuple, float]:
+    return {(r["op"], r["mode"], r["verifier"], r["payload"], r["mdls"], r["nbs"]):
+            r["ns_per_op"] for r in rows}
+
+
+def _ratios(idx: dict[tuple, float], num: Callable[[tuple], tuple | None],
+            den: Callable[[tuple], tuple | None]) -> list[tuple[float, tuple]]:
+    """(ratio, shape) for every shape where both keys were measured."""
+    out = []
+    for payload, mdls, nbs in sorted({k[3:] for k in idx}, key=str):
+        a, b = num((payload, mdls, nbs)), den((payload, mdls, nbs))
+        if a in idx and b in idx and idx[b] > 0:
+            out.append((idx[a] / idx[b], (payload, mdls, nbs)))
+    return out
+
+
+def summarize(rows: Sequence[dict[str, Any]], call_ns: float | None = None
+              ) -> dict[str, Any]:
+    """The issue's targets as ratios: at 1 MDL and 1 NB (the headline) and
+    the worst case over every shape measured."""
+    idx = _index(rows)
+
+    def key(op: str, mode: str = "native", payload: Any = None) -> Callable:
+        return lambda s: (op, mode, False, s[0] if payload is None else payload, s[1], s[2])
+
+    def target(name: str, ratios: list, limit: float, at_most: bool) -> dict[str, Any] | None:
+        if not ratios:
+            return None
+        headline = next((r for r, s in ratios if s[1:] == (1, 1)), None)
+        worst, shape = max(ratios) if at_most else min(ratios)
+        return {"name": name, "target": f"{'<=' if at_most else '>='} {limit}",
+                "at_1_mdl_1_nb": None if headline is None else round(headline, 2),
+                "worst": round(worst, 2),
+                "worst_shape": {"payload": shape[0], "mdls": shape[1], "nbs": shape[2]},
+                "met": (worst <= limit) if at_most else (worst >= limit)}
+
+    targets = [
+        target("shallow clone 64 KiB / 64 B (native)",
+               [(r, s) for r, s in _ratios(idx, key("clone", payload=65536),
+                                           key("clone", payload=64)) if s[0] == 64],
+               1.5, True),
+        target("native clone / floor_clone",
+               _ratios(idx, key("clone"), key("floor_clone")), 3.0, True),
+        target("native deep clone 64 KiB / memcpy 64 KiB",
+               [(r, s) for r, s in _ratios(idx, key("deep_clone"), key("memcpy"))
+                if s[0] == 65536], 2.0, True),
+        target("deep clone 64 KiB / shallow clone 64 KiB (native)",
+               [(r, s) for r, s in _ratios(idx, key("deep_clone"), key("clone"))
+                if s[0] == 65536], 10.0, False),
+    ]
+    summary: dict[str, Any] = {"targets": [t for t in targets if t]}
+    overhead = []
+    for (op, mode, verifier, payload, mdls, nbs), ns in idx.items():
+        native = idx.get((op, "native", False, payload, mdls, nbs))
+        if mode != "python" or verifier or native is None or (mdls, nbs) != (1, 1):
+            continue
+        calls = 1 if op in FLOORS else 2        # allocate + free
+        overhead.append({"op": op, "payload": payload, "python_ns": ns, "native_ns": native,
+                         "overhead_ns_per_call": round((ns - native) / calls, 1),
+                         "ratio": round(ns / native, 2) if native else None})
+    summary["python_overhead"] = overhead
+    if call_ns is not None:
+        summary["cffi_call_ns"] = call_ns
+    return summary
+
+
+# -- output -------------------------------------------------------------------
+
+def table(result: dict[str, Any]) -> str:
+    """The rows as a fixed-width table, then the targets."""
+    head = (f"{'op':<20} {'mode':<7} {'verif':<5} {'payload':>7} {'mdls':>4} {'nbs':>3} "
+            f"{'ns/op':>11} {'min':>11} {'max':>11} {'copied':>9} {'pool B':>9}")
+    lines = [head, "-" * len(head)]
+    for r in result["rows"]:
+        lines.append(f"{r['op']:<20} {r['mode']:<7} {'on' if r['verifier'] else 'off':<5} "
+                     f"{r['payload']!s:>7} {r['mdls']:>4} {r['nbs']:>3} "
+                     f"{r['ns_per_op']:>11.1f} {r['ns_min']:>11.1f} {r['ns_max']:>11.1f} "
+                     f"{r['bytes_copied']:>9} {r['pool_bytes']:>9}")
+    summary = result.get("summary", {})
+    if summary.get("targets"):
+        lines += ["", "Targets (native, verifier off; worst = over every shape measured):"]
+        for t in summary["targets"]:
+            lines.append(f"  {t['name']}: {t['at_1_mdl_1_nb']} at 1 MDL/1 NB, worst "
+                         f"{t['worst']} at {t['worst_shape']} (target {t['target']}): "
+                         f"{'met' if t['met'] else 'NOT met'}")
+    if summary.get("python_overhead"):
+        lines += ["", "Python-mode overhead per public call (1 MDL, 1 NB):"]
+        for o in summary["python_overhead"]:
+            lines.append(f"  {o['op']:<20} payload {o['payload']!s:>6}: "
+                         f"{o['overhead_ns_per_call']:>8.1f} ns/call, python/native "
+                         f"{o['ratio']}")
+        if "cffi_call_ns" in summary:
+            lines.append(f"  a bare cffi call into the core: {summary['cffi_call_ns']} ns")
+    lines.append("")
+    lines.append(f"Kernel(verifier=False) unless verif says on; {result['machine']['cpu_model']}, "
+                 f"{result['machine']['python']}")
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: str) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+_STYLE = {
+    "clone": ("tab:blue", "o"), "clone_original_mdls": ("tab:cyan", "v"),
+    "fwps_clone": ("tab:green", "^"), "deep_clone": ("tab:red", "s"),
+    "memcpy": ("black", "x"), "floor_clone": ("gray", "+"),
+}
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    """ns/op against payload (log-log), MDLs per NB and NBs per NBL; native
+    solid, python dashed; floors in black and gray."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise RuntimeError("--plot needs matplotlib: pip install 'ndisemu[bench]' "
+                           "(make bench installs it)") from error
+    rows = [r for r in result["rows"] if not r["verifier"] and r["payload"] != "imix"]
+    payloads = sorted({r["payload"] for r in rows})
+    ref = 1514 if 1514 in payloads else payloads[0]
+    panels = [("payload", "payload bytes per NB (1 MDL, 1 NB)", {"mdls": 1, "nbs": 1}),
+              ("mdls", f"MDLs per NB ({ref} B, 1 NB)", {"payload": ref, "nbs": 1}),
+              ("nbs", f"NBs per NBL ({ref} B, 1 MDL)", {"payload": ref, "mdls": 1})]
+    panels = [p for p in panels
+              if len({r[p[0]] for r in rows if all(r[k] == v for k, v in p[2].items())}) > 1]
+    if not panels:
+        panels = [("payload", "payload bytes per NB", {})]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 6.4), squeeze=False)
+    for ax, (var, label, fixed) in zip(axes[0], panels, strict=True):
+        for op in OPS:
+            color, marker = _STYLE[op]
+            for mode, style in (("native", "-"), ("python", "--")):
+                pts = sorted((r[var], r["ns_per_op"]) for r in rows
+                             if r["op"] == op and r["mode"] == mode
+                             and all(r[k] == v for k, v in fixed.items()))
+                if not pts:
+                    continue
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color,
+                        marker=marker, lw=2 if mode == "native" else 1,
+                        alpha=1.0 if mode == "native" else 0.6,
+                        label=f"{op} ({mode})" if mode == "native" or op == "clone"
+                        else None)
+        ax.set_xscale("log", base=2 if var != "payload" else 10)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("ns per operation (median)")
+        ax.grid(True, which="both", alpha=0.3)
+        xs = sorted({r[var] for r in rows if all(r[k] == v for k, v in fixed.items())})
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs])
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9,
+               title="solid: native loop (one Python call per batch); dashed: python API "
+                     "(one call per step); black and gray: the floors", title_fontsize=9)
+    machine = result["machine"]
+    fig.suptitle(f"ndisemu clone vs deep clone, ns per allocate+free, verifier off "
+                 f"({machine['cpu_model']}, {machine['python']})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def progress_to_stderr(message: str) -> None:
+    print(f"ndisemu bench: {message}", file=sys.stderr, flush=True)

@@ -132,12 +132,7 @@ void ndisemu_get_stats(ndisemu_kernel *k, ndisemu_stats *out)
 
 uint64_t ndisemu_display(ndisemu_kernel *k, const void *p)
 {
-    uintptr_t a = (uintptr_t)p, b = (uintptr_t)k->base;
-    if (!p)
-        return 0;
-    if (a >= b && a - b <= k->size)
-        return k->display_base + (a - b);
-    return (uint64_t)a;                /* not in the arena: shown as it is */
+    return p ? ndisemu_display_of(k, p) : 0;   /* outside the arena: shown as it is */
 }
 
 void *ndisemu_from_display(ndisemu_kernel *k, uint64_t display)

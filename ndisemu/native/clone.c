@@ -41,6 +41,10 @@ typedef struct {
     uint32_t delta, backfill;  /* the retreat applied to each new NB */
     void *nb_pool;
     /* pass 1 */
+    int checking;              /* this pass checks what it reads */
+    int64_t nb_budget, mdl_budget;
+    NET_BUFFER_LIST *orig;
+    NET_BUFFER *src;
     uint64_t bytes;
     uint32_t nbs;
     /* pass 2 */
@@ -103,18 +107,40 @@ static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int ranges
     return count;
 }
 
-static void skip(cursor *c, uint64_t n)
+/* Moves the cursor onto the next MDL.  In the checking pass every MDL is
+ * checked before any of its fields is read (and, for callers that read the
+ * bytes, its range); `budget` stops a chain that loops. */
+static int step(derive *d, cursor *c, MDL *next)
 {
-    while (c->mdl && n) {
+    c->mdl = next;
+    c->in = 0;
+    if (!d->checking)
+        return 1;
+    if (!next || --d->mdl_budget < 0 || !ndisemu_check_object(d->k, next, NDISEMU_KIND_MDL)) {
+        if (!next || d->mdl_budget < 0)
+            ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                             NDISEMU_KIND_NB, d->src,
+                             next ? "MDL chain loops back on itself"
+                                  : "DataLength: more bytes than the chain holds from "
+                                    "CurrentMdl");
+        return 0;
+    }
+    return 1;
+}
+
+static int skip(derive *d, cursor *c, uint64_t n)
+{
+    while (n) {
         uint64_t run = c->mdl->ByteCount - c->in;
         if (n < run) {
             c->in += (uint32_t)n;
-            return;
+            return 1;
         }
         n -= run;
-        c->mdl = c->mdl->Next;
-        c->in = 0;
+        if (!step(d, c, c->mdl->Next))
+            return 0;
     }
+    return 1;
 }
 
 /* Partial MDL over `length` bytes of `src` from `in` (IoBuildPartialMdl). */
@@ -180,24 +206,23 @@ static void begin_nb(derive *d)
 
 /* Appends partial MDLs for `length` bytes from the cursor; zero-length
  * source MDLs inside the range get no partial MDL. */
-static void add_piece(derive *d, cursor *c, uint64_t length)
+static int add_piece(derive *d, cursor *c, uint64_t length)
 {
     d->length += length;
-    while (c->mdl && length) {
+    while (length) {
         uint64_t run = c->mdl->ByteCount - c->in, piece;
+        uint32_t pages;
         if (!run) {
-            c->mdl = c->mdl->Next;
-            c->in = 0;
+            if (!step(d, c, c->mdl->Next))
+                return 0;
             continue;
         }
         piece = run < length ? run : length;
+        pages = (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(c->mdl) + c->in, piece);
         if (!d->carving) {
-            d->bytes += ndisemu_inner_span(
-                ndisemu_mdl_bytes((uint32_t)ndisemu_span_pages(ndisemu_mdl_va(c->mdl) + c->in,
-                                                                piece)));
+            d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(pages));
         } else {
-            MDL *mdl = carve(d, ndisemu_mdl_bytes((uint32_t)ndisemu_span_pages(
-                                 ndisemu_mdl_va(c->mdl) + c->in, piece)), NDISEMU_KIND_MDL);
+            MDL *mdl = carve(d, ndisemu_mdl_bytes(pages), NDISEMU_KIND_MDL);
             make_partial(d->k, mdl, c->mdl, c->in, (uint32_t)piece, d->origin);
             *d->mdl_link = mdl;
             d->mdl_link = &mdl->Next;
@@ -205,6 +230,40 @@ static void add_piece(derive *d, cursor *c, uint64_t length)
         c->in += (uint32_t)piece;
         length -= piece;
     }
+    return 1;
+}
+
+/* The checking pass's look at one source NB before its fields are used:
+ * under the verifier the full consistency check, else the object itself and
+ * a CurrentMdlOffset inside CurrentMdl (the MDLs are checked as they are
+ * reached). */
+static int enter_source(derive *d, NET_BUFFER *src)
+{
+    ndisemu_kernel *k = d->k;
+    d->src = src;
+    if (--d->nb_budget < 0) {
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                         NDISEMU_KIND_NBL, d->orig, "NET_BUFFER list loops back on itself");
+        return 0;
+    }
+    if (k->verifier ? ndisemu_check_nb(k, src) != NDISEMU_OK
+                    : !ndisemu_check_object(k, src, NDISEMU_KIND_NB))
+        return 0;
+    if (d->original_mdls || !src->DataLength)
+        return 1;
+    if (!src->CurrentMdl || !ndisemu_check_object(k, src->CurrentMdl, NDISEMU_KIND_MDL)) {
+        if (!src->CurrentMdl)
+            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                             NDISEMU_KIND_NB, src, "CurrentMdl: NULL with a DataLength");
+        return 0;
+    }
+    if (src->CurrentMdlOffset > src->CurrentMdl->ByteCount) {
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
+                         src->CurrentMdlOffset, src->CurrentMdl->ByteCount, NDISEMU_KIND_NB, src,
+                         "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
+        return 0;
+    }
+    return 1;
 }
 
 static void end_nb(derive *d)
@@ -214,14 +273,21 @@ static void end_nb(derive *d)
 }
 
 /* Walks the source NBs once, as pass 1 or pass 2. */
-static void walk(derive *d, NET_BUFFER_LIST *orig)
+/* Walks the source NBs once: the checking pass (pass 1) checks everything it
+ * reads and sizes the block; pass 2 carves and fills it, over the same,
+ * already checked, objects.  Returns 0 if pass 1 found misuse. */
+static int walk(derive *d, NET_BUFFER_LIST *orig)
 {
     NET_BUFFER *src;
     if (d->mode == DERIVE_REASSEMBLE)
         begin_nb(d);
     for (src = orig->FirstNetBuffer; src; src = src->Next) {
-        cursor c = { src->CurrentMdl, src->CurrentMdlOffset };
+        cursor c;
         uint64_t rest;
+        if (d->checking && !enter_source(d, src))
+            return 0;
+        c.mdl = src->CurrentMdl;
+        c.in = src->CurrentMdlOffset;
         if (d->mode == DERIVE_CLONE) {
             begin_nb(d);
             if (d->original_mdls) {
@@ -236,28 +302,33 @@ static void walk(derive *d, NET_BUFFER_LIST *orig)
                 }
                 continue;
             }
-            add_piece(d, &c, src->DataLength);
+            if (!add_piece(d, &c, src->DataLength))
+                return 0;
             end_nb(d);
             continue;
         }
         if (src->DataLength <= d->start)
             continue;                  /* [UNSPEC] nothing left past StartOffset */
-        skip(&c, d->start);
+        if (!skip(d, &c, d->start))
+            return 0;
         rest = src->DataLength - d->start;
         if (d->mode == DERIVE_REASSEMBLE) {
-            add_piece(d, &c, rest);
+            if (!add_piece(d, &c, rest))
+                return 0;
             continue;
         }
         while (rest) {                 /* fragments never span two source NBs */
             uint64_t piece = rest < d->max_len ? rest : d->max_len;
             begin_nb(d);
-            add_piece(d, &c, piece);
+            if (!add_piece(d, &c, piece))
+                return 0;
             end_nb(d);
             rest -= piece;
         }
     }
     if (d->mode == DERIVE_REASSEMBLE)
         end_nb(d);
+    return 1;
 }
 
 /* FNV-1a over the NB list and each NB's MDL chain: the shape a derived NBL's
@@ -329,12 +400,18 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
 {
     NET_BUFFER_LIST *nbl;
     *out = NULL;
-    if (check_sources(d->k, orig, 0) < 0)
+    if (!ndisemu_check_object(d->k, orig, NDISEMU_KIND_NBL))
         return NDISEMU_BUGCHECK;
+    d->orig = orig;
     d->nb_pool = nbp;
     d->bytes = ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
     d->nbs = 0;
-    walk(d, orig);                     /* pass 1: size */
+    d->nb_budget = d->k->stats.live[NDISEMU_KIND_NB];
+    d->mdl_budget = d->k->stats.live[NDISEMU_KIND_MDL];
+    d->checking = 1;
+    if (!walk(d, orig))                /* pass 1: check and size */
+        return NDISEMU_BUGCHECK;
+    d->checking = 0;
     nbl = start_nbl(d, pool, nbp, UINT64_MAX);
     if (!nbl)
         return NDISEMU_NO_MEMORY;
@@ -456,8 +533,8 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
 {
     ndisemu_nbl_private *priv;
     NET_BUFFER_LIST *parent = NULL;
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && ndisemu_object_origin(k, clone) ==
-                                                   NDISEMU_ORIGIN_DEEP_CLONE)
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && ndisemu_live_header(k, clone, NDISEMU_KIND_NBL) &&
+        ndisemu_nbl_private_of(clone)->origin == NDISEMU_ORIGIN_DEEP_CLONE)
         origin = NDISEMU_ORIGIN_DEEP_CLONE;   /* one free call for both FWPS clones */
     if (ndisemu_check_nbl_free(k, clone, origin))
         return NDISEMU_BUGCHECK;

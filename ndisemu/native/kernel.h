@@ -133,9 +133,36 @@ ndisemu_header *ndisemu_block_containing(ndisemu_kernel *k, const void *p);
 /* Records a bug check in k->bug and returns NDISEMU_BUGCHECK. */
 int ndisemu_bugcheck(ndisemu_kernel *k, uint32_t code, uint64_t p1, uint64_t p3, uint64_t p4,
                      uint32_t kind, const void *object, const char *rule);
-/* The header of a live object of `kind` at p, or NULL with k->bug set. */
-ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind);
-int ndisemu_check_irql(ndisemu_kernel *k);
+/* The header of a live object of `kind` at p, or NULL with k->bug set.  The
+ * fast path is inline (it runs several times per call); the slow path works
+ * out what is wrong and records the bug check. */
+ndisemu_header *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int kind);
+static inline ndisemu_header *ndisemu_live_header(ndisemu_kernel *k, const void *p, int kind)
+{
+    uintptr_t a = (uintptr_t)p, offset = a - (uintptr_t)k->base - sizeof(ndisemu_header);
+    ndisemu_header *h;
+    /* offset wraps around for a pointer below the arena's first header */
+    if (offset >= k->top || (a & (NDISEMU_ALIGN - 1)))
+        return NULL;
+    h = (ndisemu_header *)(a - sizeof(ndisemu_header));
+    if (h->magic != NDISEMU_MAGIC || h->self != offset || h->kind != kind ||
+        h->state != NDISEMU_STATE_LIVE)
+        return NULL;
+    if (h->outer && (h->outer > h->self ||
+                     ((ndisemu_header *)((uint8_t *)h - h->outer))->state != NDISEMU_STATE_LIVE))
+        return NULL;
+    return h;
+}
+static inline ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind)
+{
+    ndisemu_header *h = ndisemu_live_header(k, p, kind);
+    return h ? h : ndisemu_check_object_slow(k, p, kind);
+}
+int ndisemu_irql_bug(ndisemu_kernel *k);
+static inline int ndisemu_check_irql(ndisemu_kernel *k)
+{
+    return k->irql <= DISPATCH_LEVEL ? NDISEMU_OK : ndisemu_irql_bug(k);
+}
 /* check_object for a free call: a freed object is a double free, `twice`
  * naming it ("NET_BUFFER freed twice"). */
 ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind,
@@ -156,10 +183,51 @@ static inline uint64_t ndisemu_span_pages(const void *va, uint64_t length)
 {
     return (((uintptr_t)va & 0xFFFu) + length + 0xFFFu) >> 12;
 }
-ndisemu_mdl_private *ndisemu_mdl_private_of(MDL *mdl);
+/* The private records follow the public struct (NB, NBL) or end the block
+ * (MDL, after its PFN array). */
+static inline ndisemu_mdl_private *ndisemu_mdl_private_of(MDL *mdl)
+{
+    return (ndisemu_mdl_private *)((uint8_t *)mdl + ndisemu_header_of(mdl)->size -
+                                   sizeof(ndisemu_mdl_private));
+}
+static inline uint64_t ndisemu_mdl_bytes(uint32_t pages)
+{
+    return sizeof(MDL) + (uint64_t)pages * sizeof(PFN_NUMBER) + sizeof(ndisemu_mdl_private);
+}
+static inline uint64_t ndisemu_display_of(ndisemu_kernel *k, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)k->base;
+    return a >= b && a - b <= k->size ? k->display_base + (a - b) : (uint64_t)a;
+}
+/* MmInitializeMdl: Next, Size, MdlFlags, StartVa, ByteOffset, ByteCount. */
+static inline void ndisemu_mdl_initialize(MDL *mdl, void *va, uint64_t length)
+{
+    mdl->Next = NULL;
+    mdl->Size = (CSHORT)(sizeof(MDL) + sizeof(PFN_NUMBER) * ndisemu_span_pages(va, length));
+    mdl->MdlFlags = 0;
+    mdl->StartVa = (void *)((uintptr_t)va & ~(uintptr_t)0xFFF);
+    mdl->ByteOffset = (ULONG)((uintptr_t)va & 0xFFF);
+    mdl->ByteCount = (ULONG)length;
+}
+/* MmBuildMdlForNonPagedPool: PFNs, MDL_SOURCE_IS_NONPAGED_POOL and the
+ * mapped address.  PFNs are page numbers of display addresses, so the bytes
+ * of an MDL are the same run to run. */
+static inline void ndisemu_mdl_build(ndisemu_kernel *k, MDL *mdl)
+{
+    PFN_NUMBER *pfn = (PFN_NUMBER *)(mdl + 1);
+    uint64_t pages = ndisemu_span_pages(ndisemu_mdl_va(mdl), mdl->ByteCount), i;
+    uint64_t first = ndisemu_display_of(k, mdl->StartVa) >> 12;
+    for (i = 0; i < pages; i++)
+        pfn[i] = first + i;
+    mdl->MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL;
+    mdl->MappedSystemVa = ndisemu_mdl_va(mdl);
+}
 /* Fills in an MDL header as MmInitializeMdl + MmBuildMdlForNonPagedPool. */
-void ndisemu_mdl_init_built(ndisemu_kernel *k, MDL *mdl, void *va, uint32_t length);
-uint64_t ndisemu_mdl_bytes(uint32_t pages);
+static inline void ndisemu_mdl_init_built(ndisemu_kernel *k, MDL *mdl, void *va, uint32_t length)
+{
+    ndisemu_mdl_initialize(mdl, va, length);
+    ndisemu_mdl_build(k, mdl);
+}
 /* Copies `length` bytes starting at byte `in_mdl` of `mdl` and running on
  * through the chain, one memcpy per MDL run; returns the bytes copied. */
 uint64_t ndisemu_chain_copy_out(MDL *mdl, uint32_t in_mdl, uint64_t length, uint8_t *dst);
@@ -170,8 +238,14 @@ int ndisemu_chain_locate(MDL *chain, uint64_t offset, MDL **mdl, uint32_t *in_md
 uint64_t ndisemu_chain_bytes(MDL *chain);
 
 /* -- netbuffer.c / nbl.c ----------------------------------------------- */
-ndisemu_nb_private *ndisemu_nb_private_of(NET_BUFFER *nb);
-ndisemu_nbl_private *ndisemu_nbl_private_of(NET_BUFFER_LIST *nbl);
+static inline ndisemu_nb_private *ndisemu_nb_private_of(NET_BUFFER *nb)
+{
+    return (ndisemu_nb_private *)(nb + 1);
+}
+static inline ndisemu_nbl_private *ndisemu_nbl_private_of(NET_BUFFER_LIST *nbl)
+{
+    return (ndisemu_nbl_private *)(nbl + 1);
+}
 /* Validates MdlChain/DataOffset/DataLength for a new NB: pointer checks and
  * lengths within the chain.  Changes nothing. */
 int ndisemu_nb_validate(ndisemu_kernel *k, MDL *chain, uint32_t data_offset,

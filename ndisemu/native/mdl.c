@@ -9,51 +9,9 @@
  */
 #include "kernel.h"
 
-uint64_t ndisemu_mdl_bytes(uint32_t pages)
-{
-    return sizeof(MDL) + (uint64_t)pages * sizeof(PFN_NUMBER) + sizeof(ndisemu_mdl_private);
-}
-
-ndisemu_mdl_private *ndisemu_mdl_private_of(MDL *mdl)
-{
-    ndisemu_header *h = ndisemu_header_of(mdl);
-    return (ndisemu_mdl_private *)((uint8_t *)mdl + h->size - sizeof(ndisemu_mdl_private));
-}
-
 uint64_t ndisemu_size_of_mdl(const void *base, uint64_t length)
 {
     return sizeof(MDL) + sizeof(PFN_NUMBER) * ndisemu_span_pages(base, length);
-}
-
-/* MmInitializeMdl: Next, Size, MdlFlags, StartVa, ByteOffset, ByteCount. */
-static void initialize(MDL *mdl, void *va, uint64_t length)
-{
-    mdl->Next = NULL;
-    mdl->Size = (CSHORT)ndisemu_size_of_mdl(va, length);
-    mdl->MdlFlags = 0;
-    mdl->StartVa = (void *)((uintptr_t)va & ~(uintptr_t)0xFFF);
-    mdl->ByteOffset = (ULONG)((uintptr_t)va & 0xFFF);
-    mdl->ByteCount = (ULONG)length;
-}
-
-/* MmBuildMdlForNonPagedPool: PFNs, MDL_SOURCE_IS_NONPAGED_POOL and the
- * mapped address.  PFNs are derived from display addresses, so the bytes of
- * an MDL are the same run to run. */
-static void build(ndisemu_kernel *k, MDL *mdl)
-{
-    PFN_NUMBER *pfn = (PFN_NUMBER *)(mdl + 1);
-    uint64_t pages = ndisemu_span_pages(ndisemu_mdl_va(mdl), mdl->ByteCount), i;
-    uint64_t first = ndisemu_display(k, mdl->StartVa) >> 12;
-    for (i = 0; i < pages; i++)
-        pfn[i] = first + i;
-    mdl->MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL;
-    mdl->MappedSystemVa = ndisemu_mdl_va(mdl);
-}
-
-void ndisemu_mdl_init_built(ndisemu_kernel *k, MDL *mdl, void *va, uint32_t length)
-{
-    initialize(mdl, va, length);
-    build(k, mdl);
 }
 
 uint64_t ndisemu_chain_bytes(MDL *chain)
@@ -161,9 +119,9 @@ int ndisemu_allocate_mdl(ndisemu_kernel *k, void *va, uint32_t length, int origi
                               0x206c644d /* "Mdl " */, NULL);
     if (!mdl)
         return NDISEMU_NO_MEMORY;
-    initialize(mdl, va, length);
+    ndisemu_mdl_initialize(mdl, va, length);
     if (origin == NDISEMU_ORIGIN_NDIS_MDL)
-        build(k, mdl);
+        ndisemu_mdl_build(k, mdl);
     else if (origin == NDISEMU_ORIGIN_IO_MDL)
         mdl->MdlFlags = MDL_ALLOCATED_FIXED_SIZE;
     ndisemu_mdl_private_of(mdl)->origin = (uint32_t)origin;
@@ -219,7 +177,7 @@ int ndisemu_build_mdl_for_nonpaged_pool(ndisemu_kernel *k, MDL *mdl)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, pages, 0,
                                 NDISEMU_KIND_MDL, mdl,
                                 "MDL is too small for the pages its buffer spans");
-    build(k, mdl);
+    ndisemu_mdl_build(k, mdl);
     return NDISEMU_OK;
 }
 
@@ -233,7 +191,7 @@ int ndisemu_initialize_mdl(ndisemu_kernel *k, MDL *mdl, void *va, uint64_t lengt
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, length, 0,
                                 NDISEMU_KIND_MDL, mdl,
                                 "MDL storage is smaller than MmSizeOfMdl(BaseVa, Length)");
-    initialize(mdl, va, length);
+    ndisemu_mdl_initialize(mdl, va, length);
     ndisemu_mdl_private_of(mdl)->length = (uint32_t)length;
     return NDISEMU_OK;
 }

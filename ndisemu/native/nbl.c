@@ -11,11 +11,6 @@
 
 #define BUILT_TAG 0x646c6942  /* "Bild" */
 
-ndisemu_nbl_private *ndisemu_nbl_private_of(NET_BUFFER_LIST *nbl)
-{
-    return (ndisemu_nbl_private *)(nbl + 1);
-}
-
 uint64_t ndisemu_nbl_object_bytes(const ndisemu_pool *pool, uint32_t context_bytes)
 {
     uint64_t bytes = ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);

@@ -5,11 +5,6 @@
  */
 #include "kernel.h"
 
-ndisemu_nb_private *ndisemu_nb_private_of(NET_BUFFER *nb)
-{
-    return (ndisemu_nb_private *)(nb + 1);
-}
-
 static uint32_t max_pages(uint32_t data_size)
 {
     return (data_size + 0xFFFu) / 0x1000u + 1u;  /* any page offset */

@@ -23,16 +23,14 @@ int ndisemu_bugcheck(ndisemu_kernel *k, uint32_t code, uint64_t p1, uint64_t p3,
     return NDISEMU_BUGCHECK;
 }
 
-int ndisemu_check_irql(ndisemu_kernel *k)
+int ndisemu_irql_bug(ndisemu_kernel *k)
 {
-    if (k->irql <= DISPATCH_LEVEL)
-        return NDISEMU_OK;
     return ndisemu_bugcheck(k, DRIVER_VERIFIER_DETECTED_VIOLATION, NDISEMU_VERIFIER_IRQL,
                             k->irql, DISPATCH_LEVEL, 0, NULL,
                             "called above its maximum IRQL (DISPATCH_LEVEL)");
 }
 
-ndisemu_header *ndisemu_check_object(ndisemu_kernel *k, const void *p, int kind)
+ndisemu_header *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int kind)
 {
     int found;
     if (!p) {

@@ -395,7 +395,10 @@ def build_ffi() -> cffi.FFI:
         '#include "core.h"\n',
         sources=native_sources() + generate_layout_sources(),
         include_dirs=[str(CDEFS), str(NATIVE)],
-        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wno-unused-function"],
+        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wno-unused-function",
+                            # calls between the core's own files need no PLT:
+                            # only PyInit is exported (PyMODINIT_FUNC)
+                            "-fvisibility=hidden"],
     )
     return ffibuilder
 

@@ -279,33 +279,53 @@ def calibrate(batch: Callable[[int], int], target_ns: float) -> int:
     return max(1, round(n * target_ns / max(elapsed, 1)))
 
 
+def _summary(per_op: list[float], n: int, repeats: int) -> dict[str, Any]:
+    return {"ns_per_op": round(statistics.median(per_op), 1), "ns_min": round(min(per_op), 1),
+            "ns_max": round(max(per_op), 1), "iterations": n, "repeats": repeats}
+
+
 def time_op(batch: Callable[[int], int], config: Config) -> dict[str, Any]:
     """Median, min and max ns per operation over `repeats` batches."""
     n = calibrate(batch, config.batch_ms * 1e6)
     for _ in range(config.warmup):
         batch(n)
-    per_op = [batch(n) / n for _ in range(config.repeats)]
-    return {"ns_per_op": round(statistics.median(per_op), 1), "ns_min": round(min(per_op), 1),
-            "ns_max": round(max(per_op), 1), "iterations": n, "repeats": config.repeats}
+    return _summary([batch(n) / n for _ in range(config.repeats)], n, config.repeats)
 
 
 def measure_shape(shape: Shape, config: Config) -> list[dict[str, Any]]:
-    """Every row of one shape: each op in each mode, then the verifier rows."""
+    """Every row of one shape: each op in each mode, then the verifier rows.
+
+    The timed batches are interleaved (repeat 1 of every row, then repeat 2,
+    ...), so a drift in the machine's speed while a shape is measured moves
+    every row of it alike and the ratios between them hold."""
     rows = []
     with Bench(shape, config.seed) as bench:
         plan = [(op, mode, False) for op in config.ops for mode in config.modes]
         if config.verifier_rows and "native" in config.modes:
             plan += [(op, "native", True) for op in VERIFIER_OPS if op in config.ops]
+        entries = []
         for op, mode, verifier in plan:
             copied, pool_bytes = bench.exact(op)
+            batch = bench.batch(op, mode)
             bench.k.verifier = verifier
             try:
-                timing = time_op(bench.batch(op, mode), config)
+                n = calibrate(batch, config.batch_ms * 1e6)
+                for _ in range(config.warmup):
+                    batch(n)
             finally:
                 bench.k.verifier = False
+            entries.append((op, mode, verifier, batch, n, copied, pool_bytes, []))
+        for _ in range(config.repeats):
+            for _op, _mode, verifier, batch, n, *_, samples in entries:
+                bench.k.verifier = verifier
+                try:
+                    samples.append(batch(n) / n)
+                finally:
+                    bench.k.verifier = False
+        for op, mode, verifier, _, n, copied, pool_bytes, samples in entries:
             rows.append({"op": op, "mode": mode, "verifier": verifier,
                          "payload": shape.payload, "mdls": shape.mdls, "nbs": shape.nbs,
-                         "data_bytes": bench.data_bytes, **timing,
+                         "data_bytes": bench.data_bytes, **_summary(samples, n, config.repeats),
                          "bytes_copied": copied, "pool_bytes": pool_bytes})
     return rows
 

@@ -23,7 +23,8 @@ $(STAMP): $(VENV)/.tools $(NATIVE)
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $@
 
-test: install
+# The tests include the benchmark's plot, so they need the bench extra too.
+test: install $(VENV)/.bench-tools
 	$(PY) -m pytest
 
 # The property tests with fresh random examples instead of the fixed CI set.

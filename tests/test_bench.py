@@ -161,7 +161,6 @@ def test_cli_quick_json(capsys):
 
 
 def test_cli_table_json_out_and_plot(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
     out, png = tmp_path / "r.json", tmp_path / "p.png"
     assert cli.main(["bench", "--payloads", "64,1514", "--mdls", "1,4", "--nbs", "1",
                      "--ops", "clone,floor_clone", "--batch-ms", "0.1", "--repeats", "1",

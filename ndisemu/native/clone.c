@@ -18,11 +18,6 @@
 
 #define CLONE_TAG 0x6e6c434e  /* "NCln" */
 
-/* arena.c: a block whose payload is zeroed only up to `zero` bytes.  (Declared
- * here, not in kernel.h, to keep this change to clone.c and arena.c.) */
-void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
-                             ndisemu_pool *pool, uint64_t zero);
-
 /* Where a walk over a source NB's used data stands. */
 typedef struct {
     MDL *mdl;

@@ -109,6 +109,10 @@ static inline void *ndisemu_payload(ndisemu_header *h)
  * injected failure.  `pool` (may be NULL) supplies a lookaside list. */
 void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                           ndisemu_pool *pool);
+/* The same, with the payload zeroed only up to `zero` bytes (a caller that
+ * overwrites the rest, as the deep clone's copy does, saves the fill). */
+void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                             ndisemu_pool *pool, uint64_t zero);
 /* Returns a block to its lookaside/free list, poisoning it under the verifier.
  * `quarantine` keeps it out of reuse (pool VERIFY flag). */
 void ndisemu_block_free(ndisemu_kernel *k, void *payload, ndisemu_pool *pool);

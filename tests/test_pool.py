@@ -144,3 +144,9 @@ def test_nb_pool_verify_flag(k):
     second = k.NdisAllocateNetBuffer(pool, None, 0, 0)
     assert second != first
     k.NdisFreeNetBuffer(second)
+
+
+def test_default_pools_cannot_be_freed(k):
+    expect_bugcheck(lambda: k.NdisFreeNetBufferListPool(k.default_nbl_pool), 0x84, "default")
+    expect_bugcheck(lambda: k.NdisFreeNetBufferPool(k.default_nb_pool), 0x84, "default")
+    assert k.pool_info(k.default_nbl_pool)["default"] == 1

@@ -32,11 +32,7 @@ static int check_header(ndisemu_kernel *k, const NDIS_OBJECT_HEADER *hdr, uint32
 
 ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind)
 {
-    ndisemu_pool *p;
-    if (!ndisemu_check_object(k, pool, kind))
-        return NULL;
-    p = pool;
-    return p;
+    return ndisemu_check_object(k, pool, kind) ? (ndisemu_pool *)pool : NULL;
 }
 
 int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARAMETERS *params,
@@ -123,6 +119,10 @@ static int free_pool(ndisemu_kernel *k, void *handle, int kind)
     if (!ndisemu_check_free(k, handle, kind, "pool freed twice"))
         return NDISEMU_BUGCHECK;
     pool = handle;
+    if (pool->is_default)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, 0, 0,
+                                (uint32_t)kind, handle,
+                                "the Kernel's default pool belongs to NDIS, not the caller");
     if (pool->live) {
         /* Microsoft's leaked-NBL subcode, P2 = 1 as its NBL tracker reports
          * it (API.md), P3 = P4 = 0 as documented. */

@@ -240,5 +240,6 @@ def NET_BUFFER_LIST_SET_HASH_FUNCTION(nbl: Any, function: int) -> None:
     nbl.NetBufferListInfo[index] = ffi.cast("void *", value)
 
 
-__all__ = [name for name in dir() if name.isupper() or name.startswith("Ndis")
-           and name not in ("NBL", "NB")]
+__all__ = [name for name in dir()
+           if (name.isupper() or name.startswith(("Ndis", "NET_BUFFER", "NBL_")))
+           and not name.startswith("_") and name not in ("NBL", "NB")]

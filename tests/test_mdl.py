@@ -149,3 +149,26 @@ def test_mm_size_of_mdl_matches_header_rule():
     assert ndisemu.Kernel.MmSizeOfMdl(0, 0) == 48
     assert ndisemu.Kernel.MmSizeOfMdl(0x1FFF, 2) == 48 + 16
     assert ndisemu.Kernel.MmSizeOfMdl(0x1000, 0x1000) == 48 + 8
+
+
+def test_mdl_may_describe_data_only(k, pool):
+    """An MDL over memory holding NDIS structures is refused: a copy into its
+    bytes could otherwise overwrite the MDL chain being walked."""
+    nbl = k.NdisAllocateNetBufferList(pool, 0, 0)
+    expect_bugcheck(lambda: k.NdisAllocateMdl(None, nbl, 16), 0x8E)
+    va = memory(k, 5)
+    expect_bugcheck(lambda: k.NdisAllocateMdl(None, ffi.cast("uint8_t *", va) + 6, 1), 0x8E)
+    mdl = k.NdisAllocateMdl(None, ffi.cast("uint8_t *", va) + 5, 0)   # the end is fine
+    k.NdisFreeMdl(mdl)
+    # the data a pool preallocates is data
+    data_pool = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True,
+                                                       "DataSize": 64})
+    with_data = k.NdisAllocateNetBufferList(data_pool, 0, 0)
+    inner = with_data.FirstNetBuffer.MdlChain.MappedSystemVa
+    mdl = k.NdisAllocateMdl(None, inner, 64)
+    expect_bugcheck(lambda: k.NdisAllocateMdl(None, inner, 65), 0x8E)
+    k.NdisFreeMdl(mdl)
+    k.NdisFreeNetBufferList(with_data)
+    k.NdisFreeNetBufferListPool(data_pool)
+    k.NdisFreeNetBufferList(nbl)
+    k.NdisFreeMemoryWithTagPriority(None, va, TAG)

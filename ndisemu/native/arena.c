@@ -320,19 +320,41 @@ ndisemu_header *ndisemu_block_containing(ndisemu_kernel *k, const void *p)
     }
 }
 
+/* [p, p + length) lies within the `size` bytes at `payload`. */
+static int fits(const void *payload, uint64_t size, const void *p, uint64_t length)
+{
+    uint64_t offset = (uint64_t)((const uint8_t *)p - (const uint8_t *)payload);
+    return offset <= size && length <= size - offset;
+}
+
 int ndisemu_range_is_live(ndisemu_kernel *k, const void *p, uint64_t length)
 {
     ndisemu_header *h = ndisemu_block_containing(k, p);
-    uint8_t *end;
+    uint8_t *cursor, *end;
     if (!h)
         return 0;
-    /* A plain buffer ends at its size; a composite block (an NBL or NB with
-     * its MDL and data inside) at the end of its span. */
+    /* Packet bytes may live only in data: a buffer from
+     * NdisAllocateMemoryWithTagPriority or one of NDIS's own data buffers.
+     * Never in memory that holds NDIS structures, or a copy into an MDL's
+     * bytes could overwrite the very MDL chain it is walking. */
     if (h->kind == NDISEMU_KIND_DATA || h->kind == NDISEMU_KIND_MEMORY)
-        end = (uint8_t *)ndisemu_payload(h) + h->size;
-    else
-        end = (uint8_t *)h + h->span;
-    return length <= (uint64_t)(end - (const uint8_t *)p);
+        return fits(ndisemu_payload(h), h->size, p, length);
+    /* A composite block: the inner data buffer that holds p, if any. */
+    cursor = (uint8_t *)ndisemu_payload(h) + ndisemu_align_up(h->size, NDISEMU_ALIGN);
+    end = (uint8_t *)h + h->span;
+    while (cursor + sizeof(ndisemu_header) <= end) {
+        ndisemu_header *inner = (ndisemu_header *)cursor;
+        uint8_t *payload = (uint8_t *)ndisemu_payload(inner);
+        if (inner->magic != NDISEMU_MAGIC || inner->outer != (uint32_t)(cursor - (uint8_t *)h))
+            return 0;
+        if ((const uint8_t *)p < payload)
+            return 0;                 /* p is in this inner header */
+        if ((const uint8_t *)p < payload + ndisemu_align_up(inner->size, NDISEMU_ALIGN))
+            return inner->kind == NDISEMU_KIND_DATA && inner->state == NDISEMU_STATE_LIVE &&
+                   fits(payload, inner->size, p, length);
+        cursor += ndisemu_inner_span(inner->size);
+    }
+    return 0;
 }
 
 int ndisemu_object_kind(ndisemu_kernel *k, const void *p)

@@ -22,9 +22,9 @@ def anywhere(ctype):
     return ffi.cast(ctype, k._base + 16 * rng.randrange(k.arena_size // 16))
 
 
-def corrupt(nb):
+def corrupt(nbl, nb):
     mdl = nb.MdlChain
-    choice = rng.randrange(8)
+    choice = rng.randrange(11)
     if choice == 0:
         nb.DataOffset = rng.choice(VALUES + [rng.randrange(1 << 32)])
     elif choice == 1:
@@ -41,6 +41,12 @@ def corrupt(nb):
         mdl.StartVa = ffi.cast("void *", rng.choice([0, 0x7FFF0000, k._base]))
     elif choice == 7:
         nb.Next = anywhere("NET_BUFFER *")
+    elif choice == 8:
+        nbl.Context = anywhere("NET_BUFFER_LIST_CONTEXT *")
+    elif choice == 9:
+        nbl.FirstNetBuffer = anywhere("NET_BUFFER *")
+    elif choice == 10 and mdl != ffi.NULL:
+        mdl.ByteOffset = rng.choice(VALUES)
 
 
 def read_first_mdl(nbl):
@@ -65,6 +71,14 @@ def operations(nbl, nb):
         lambda: k.NdisAdjustNetBufferCurrentMdl(nb),
         lambda: read_first_mdl(nbl),
         lambda: k.free_built(nbl),
+        lambda: k.NdisAllocateNetBufferListContext(nbl, 16, 0, 1),
+        lambda: k.NdisFreeNetBufferListContext(nbl, 16),
+        lambda: k.FwpsAllocateCloneNetBufferList0(nbl, None, None, 0),
+        lambda: k.NdisRetreatNetBufferListDataStart(nbl, rng.randrange(64), 0, None, None),
+        lambda: k.NdisAdvanceNetBufferListDataStart(nbl, rng.randrange(8), True, None),
+        lambda: k.NdisCopySendNetBufferListInfo(nbl, nbl),
+        lambda: ndisemu.NET_BUFFER_LIST_CONTEXT_DATA_START(nbl),
+        lambda: k.check_nbl(nbl),
     ]
 
 
@@ -74,8 +88,8 @@ for _ in range(300):
     nbl = k.build_nbl(pool, payloads, mdl_sizes=[rng.randrange(1, 20)],
                       data_offset=rng.randrange(0, 30))
     nb = nbl.FirstNetBuffer
-    corrupt(nb)
-    for op in rng.sample(operations(nbl, nb), 4):
+    corrupt(nbl, nb)
+    for op in rng.sample(operations(nbl, nb), 5):
         try:
             op()
         except ndisemu.BugCheck:

@@ -100,12 +100,17 @@ class CloneCalls:
                                         allocateCloneFlags: int) -> tuple[int, Any]:
         """(NTSTATUS, clone): as the NDIS clone, plus ParentNetBufferList and
         the parent's ChildRefCount + 1."""
-        if uint(allocateCloneFlags, "allocateCloneFlags"):
-            raise ValueError("allocateCloneFlags must be 0: no FWPS clone flags are defined")
-        nbl_pool, nb_pool = self._pools(netBufferListPoolHandle, netBufferPoolHandle)
-        rc = lib.ndisemu_clone_nbl(self._k, opt(originalNetBufferList), nbl_pool, nb_pool, 0,
-                                   _ORIGIN_FWPS_CLONE, self._out_nbl)
-        return self._ntstatus("FwpsAllocateCloneNetBufferList0", rc, self._out_nbl[0])
+        if allocateCloneFlags.__class__ is not int or allocateCloneFlags:
+            if uint(allocateCloneFlags, "allocateCloneFlags"):
+                raise ValueError("allocateCloneFlags must be 0: no FWPS clone flags are defined")
+        out = self._out_nbl
+        rc = lib.ndisemu_clone_nbl(self._k, originalNetBufferList or NULL,
+                                   netBufferListPoolHandle or self.default_nbl_pool,
+                                   netBufferPoolHandle or self.default_nb_pool, 0,
+                                   _ORIGIN_FWPS_CLONE, out)
+        if rc == 0:
+            return STATUS_SUCCESS, out[0]
+        return self._ntstatus("FwpsAllocateCloneNetBufferList0", rc, NULL)
 
     def FwpsAllocateDeepCloneNetBufferList0(self, originalNetBufferList: Any,
                                             netBufferListPoolHandle: Any,

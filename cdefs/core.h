@@ -191,6 +191,12 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
                       uint32_t flags, uint32_t origin, NET_BUFFER_LIST **out);
 int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t flags,
                            uint32_t origin);
+/* The same clone with NULL pool handles (the Kernel's default pools), the
+ * result returned directly: the Python API's common case, with the fewest
+ * arguments for cffi to convert.  NULL with ndisemu_last_rc() saying why. */
+NET_BUFFER_LIST *ndisemu_clone_default_pools(ndisemu_kernel *k, NET_BUFFER_LIST *orig,
+                                            uint32_t flags, uint32_t origin);
+int ndisemu_last_rc(ndisemu_kernel *k);
 int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
                            void *nb_pool, NET_BUFFER_LIST **out);
 int ndisemu_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,

@@ -78,6 +78,14 @@ class CloneCalls:
             raise ValueError(f"AllocateCloneFlags={AllocateCloneFlags:#x}: only "
                              "NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS is defined "
                              "(NDIS_CLONE_FLAGS_RESERVED is reserved)")
+        if not (NetBufferListPoolHandle or NetBufferPoolHandle):
+            # NULL handles: the core's default-pool entry, fewest arguments
+            clone = lib.ndisemu_clone_default_pools(self._k, OriginalNetBufferList or NULL,
+                                                    AllocateCloneFlags, _ORIGIN_CLONE)
+            if clone:
+                return clone
+            return self._done("NdisAllocateCloneNetBufferList", lib.ndisemu_last_rc(self._k),
+                              NULL)
         out = self._out_nbl
         rc = lib.ndisemu_clone_nbl(self._k, OriginalNetBufferList or NULL,
                                    NetBufferListPoolHandle or self.default_nbl_pool,
@@ -103,6 +111,13 @@ class CloneCalls:
         if allocateCloneFlags.__class__ is not int or allocateCloneFlags:
             if uint(allocateCloneFlags, "allocateCloneFlags"):
                 raise ValueError("allocateCloneFlags must be 0: no FWPS clone flags are defined")
+        if not (netBufferListPoolHandle or netBufferPoolHandle):
+            clone = lib.ndisemu_clone_default_pools(self._k, originalNetBufferList or NULL, 0,
+                                                    _ORIGIN_FWPS_CLONE)
+            if clone:
+                return STATUS_SUCCESS, clone
+            return self._ntstatus("FwpsAllocateCloneNetBufferList0",
+                                  lib.ndisemu_last_rc(self._k), NULL)
         out = self._out_nbl
         rc = lib.ndisemu_clone_nbl(self._k, originalNetBufferList or NULL,
                                    netBufferListPoolHandle or self.default_nbl_pool,

@@ -447,6 +447,20 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
     return NDISEMU_OK;
 }
 
+NET_BUFFER_LIST *ndisemu_clone_default_pools(ndisemu_kernel *k, NET_BUFFER_LIST *orig,
+                                            uint32_t flags, uint32_t origin)
+{
+    NET_BUFFER_LIST *clone;
+    k->last_rc = ndisemu_clone_nbl(k, orig, k->default_nbl_pool, k->default_nb_pool, flags,
+                                   origin, &clone);
+    return clone;
+}
+
+int ndisemu_last_rc(ndisemu_kernel *k)
+{
+    return k->last_rc;
+}
+
 int ndisemu_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool,
                          void *nb_pool, uint32_t start, uint32_t max_len, uint32_t delta,
                          uint32_t backfill, NET_BUFFER_LIST **out)

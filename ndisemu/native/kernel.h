@@ -87,6 +87,9 @@ struct ndisemu_kernel {
     uint64_t large;                  /* free list of spans above the limit */
     ndisemu_stats stats;
     ndisemu_bug bug;
+    void *default_nbl_pool;          /* the pools NULL handles stand for */
+    void *default_nb_pool;
+    int last_rc;                     /* of a call that returns its result */
 };
 
 /* -- arena.c ---------------------------------------------------------- */

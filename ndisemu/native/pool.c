@@ -75,6 +75,8 @@ int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARA
     pool->flags = flags;
     pool->is_default = (uint32_t)is_default;
     pool->object_bytes = ndisemu_nbl_object_bytes(pool, pool->context_size);
+    if (is_default)
+        k->default_nbl_pool = pool;
     *out = pool;
     return NDISEMU_OK;
 }
@@ -107,6 +109,8 @@ int ndisemu_allocate_nb_pool(ndisemu_kernel *k, const NET_BUFFER_POOL_PARAMETERS
     pool->flags = flags;
     pool->is_default = (uint32_t)is_default;
     pool->object_bytes = ndisemu_nb_object_bytes(params->DataSize);
+    if (is_default)
+        k->default_nb_pool = pool;
     *out = pool;
     return NDISEMU_OK;
 }

@@ -27,6 +27,7 @@ drawn from ``seed``, so the same seed gives the same byte counts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -292,42 +293,61 @@ def time_op(batch: Callable[[int], int], config: Config) -> dict[str, Any]:
     return _summary([batch(n) / n for _ in range(config.repeats)], n, config.repeats)
 
 
-def measure_shape(shape: Shape, config: Config) -> list[dict[str, Any]]:
-    """Every row of one shape: each op in each mode, then the verifier rows.
+class _Row:
+    """One row being measured: its batch, calibrated size and samples."""
 
-    The timed batches are interleaved (repeat 1 of every row, then repeat 2,
-    ...), so a drift in the machine's speed while a shape is measured moves
-    every row of it alike and the ratios between them hold."""
-    rows = []
+    def __init__(self, bench: Bench, op: str, mode: str, verifier: bool, config: Config):
+        self.bench, self.op, self.mode, self.verifier = bench, op, mode, verifier
+        self.copied, self.pool_bytes = bench.exact(op)
+        self.batch = bench.batch(op, mode)
+        self.samples: list[float] = []
+        self.n = 1
+        self.n = self._timed(lambda: calibrate(self.batch, config.batch_ms * 1e6))
+        for _ in range(config.warmup):
+            self._timed(lambda: self.batch(self.n))
+
+    def _timed(self, work: Callable[[], int]) -> int:
+        self.bench.k.verifier = self.verifier
+        try:
+            return work()
+        finally:
+            self.bench.k.verifier = False
+
+    def sample(self) -> None:
+        self.samples.append(self._timed(lambda: self.batch(self.n)) / self.n)
+
+    def row(self) -> dict[str, Any]:
+        shape = self.bench.shape
+        return {"op": self.op, "mode": self.mode, "verifier": self.verifier,
+                "payload": shape.payload, "mdls": shape.mdls, "nbs": shape.nbs,
+                "data_bytes": self.bench.data_bytes,
+                **_summary(self.samples, self.n, len(self.samples)),
+                "bytes_copied": self.copied, "pool_bytes": self.pool_bytes}
+
+
+def _plan(bench: Bench, config: Config) -> list[_Row]:
+    """The rows of one shape: each op in each mode, then the verifier rows."""
+    plan = [(op, mode, False) for op in config.ops for mode in config.modes]
+    if config.verifier_rows and "native" in config.modes:
+        plan += [(op, "native", True) for op in VERIFIER_OPS if op in config.ops]
+    return [_Row(bench, op, mode, verifier, config) for op, mode, verifier in plan]
+
+
+def _sample_interleaved(rows: Sequence[_Row], repeats: int) -> None:
+    """Repeat 1 of every row, then repeat 2, ...: a drift in the machine's
+    speed (this VM's drifts by up to 1.5x over minutes) then moves all rows
+    alike, and the ratios between them, across shapes too, hold."""
+    for _ in range(repeats):
+        for row in rows:
+            row.sample()
+
+
+def measure_shape(shape: Shape, config: Config) -> list[dict[str, Any]]:
+    """Every row of one shape (the batches of its rows interleaved)."""
     with Bench(shape, config.seed) as bench:
-        plan = [(op, mode, False) for op in config.ops for mode in config.modes]
-        if config.verifier_rows and "native" in config.modes:
-            plan += [(op, "native", True) for op in VERIFIER_OPS if op in config.ops]
-        entries = []
-        for op, mode, verifier in plan:
-            copied, pool_bytes = bench.exact(op)
-            batch = bench.batch(op, mode)
-            bench.k.verifier = verifier
-            try:
-                n = calibrate(batch, config.batch_ms * 1e6)
-                for _ in range(config.warmup):
-                    batch(n)
-            finally:
-                bench.k.verifier = False
-            entries.append((op, mode, verifier, batch, n, copied, pool_bytes, []))
-        for _ in range(config.repeats):
-            for _op, _mode, verifier, batch, n, *_, samples in entries:
-                bench.k.verifier = verifier
-                try:
-                    samples.append(batch(n) / n)
-                finally:
-                    bench.k.verifier = False
-        for op, mode, verifier, _, n, copied, pool_bytes, samples in entries:
-            rows.append({"op": op, "mode": mode, "verifier": verifier,
-                         "payload": shape.payload, "mdls": shape.mdls, "nbs": shape.nbs,
-                         "data_bytes": bench.data_bytes, **_summary(samples, n, config.repeats),
-                         "bytes_copied": copied, "pool_bytes": pool_bytes})
-    return rows
+        rows = _plan(bench, config)
+        _sample_interleaved(rows, config.repeats)
+        return [row.row() for row in rows]
 
 
 def cffi_call_ns(config: Config) -> float:
@@ -389,17 +409,27 @@ def _version() -> str:
 
 
 def run(config: Config, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Runs the matrix; returns {"machine", "rows", "summary"}."""
-    rows: list[dict[str, Any]] = []
+    """Runs the matrix; returns {"machine", "rows", "summary"}.
+
+    Every shape is set up and calibrated first; then the timed batches of
+    all rows of all shapes are interleaved, so that ratios between shapes
+    (64 KiB against 64 B) are as sound as those within one."""
     matrix = shapes(config)
-    for i, shape in enumerate(matrix, 1):
-        if progress:
-            progress(f"[{i}/{len(matrix)}] payload={shape.payload} mdls={shape.mdls} "
-                     f"nbs={shape.nbs}")
-        rows += measure_shape(shape, config)
+    with contextlib.ExitStack() as stack:
+        rows: list[_Row] = []
+        for i, shape in enumerate(matrix, 1):
+            if progress:
+                progress(f"[{i}/{len(matrix)}] calibrating payload={shape.payload} "
+                         f"mdls={shape.mdls} nbs={shape.nbs}")
+            rows += _plan(stack.enter_context(Bench(shape, config.seed)), config)
+        for r in range(config.repeats):
+            if progress:
+                progress(f"timed pass {r + 1}/{config.repeats} over {len(rows)} rows")
+            _sample_interleaved(rows, 1)
+        result_rows = [row.row() for row in rows]
     call_ns = cffi_call_ns(config) if "python" in config.modes else None
-    return {"machine": machine_info(config), "rows": rows,
-            "summary": summarize(rows, call_ns)}
+    return {"machine": machine_info(config), "rows": result_rows,
+            "summary": summarize(result_rows, call_ns)}
 
 
 # -- what the figures say -------------------------------------------------------

@@ -128,7 +128,6 @@ int ndisemu_object_kind(ndisemu_kernel *k, const void *p);
 /* 1 if [p, p+length) lies in one live block's payload. */
 int ndisemu_range_is_live(ndisemu_kernel *k, const void *p, uint64_t length);
 int ndisemu_object_origin(ndisemu_kernel *k, const void *p);
-int ndisemu_block_tag(ndisemu_kernel *k, const void *p, uint32_t *tag, uint32_t *size);
 
 /* -- verifier (verifier.c) ----------------------------------------------- */
 int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb);
@@ -214,7 +213,6 @@ int ndisemu_fwps_allocate_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t con
 int ndisemu_fwps_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
                            int dispatch_level);
-int ndisemu_nbl_references(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 /* -- data space (dataspace.c) -------------------------------------------- */
 /* Handlers are Python callables, so an allocating retreat is split: plan
  * (validate, report the buffer size needed; changes nothing), allocate (the

@@ -376,12 +376,3 @@ int ndisemu_object_kind(ndisemu_kernel *k, const void *p)
     }
     return h->kind;
 }
-
-int ndisemu_block_tag(ndisemu_kernel *k, const void *p, uint32_t *tag, uint32_t *size)
-{
-    if (ndisemu_object_kind(k, p) <= 0)
-        return NDISEMU_BUGCHECK;
-    *tag = ndisemu_header_of(p)->tag;
-    *size = ndisemu_header_of(p)->size;
-    return NDISEMU_OK;
-}

@@ -58,10 +58,11 @@ static uint32_t max_pages(uint64_t length)
     return (uint32_t)((length + 0xFFFu) / 0x1000u + 1u);
 }
 
-/* The source NB must be safe to walk from CurrentMdl for DataLength bytes.
- * Under the verifier that is the full consistency check; without it, the
- * MDL objects from CurrentMdl on (and their ranges when bytes will be read). */
-static int check_source(ndisemu_kernel *k, NET_BUFFER *nb, int ranges)
+/* The deep clone's source NB must be safe to read from CurrentMdl for
+ * DataLength bytes.  Under the verifier that is the full consistency check;
+ * without it, the MDL objects from CurrentMdl on and the ranges they describe
+ * (the shallow derivations check as they walk: see enter_source and step). */
+static int check_source(ndisemu_kernel *k, NET_BUFFER *nb)
 {
     uint64_t available;
     MDL *m;
@@ -71,7 +72,7 @@ static int check_source(ndisemu_kernel *k, NET_BUFFER *nb, int ranges)
         return NDISEMU_BUGCHECK;
     if (!nb->DataLength)
         return NDISEMU_OK;
-    if (ndisemu_check_chain_ex(k, nb->CurrentMdl, nb, ranges) < 0)
+    if (ndisemu_check_chain(k, nb->CurrentMdl, nb) < 0)
         return NDISEMU_BUGCHECK;
     available = 0;
     for (m = nb->CurrentMdl; m; m = m->Next)
@@ -84,14 +85,14 @@ static int check_source(ndisemu_kernel *k, NET_BUFFER *nb, int ranges)
 }
 
 /* Checks the source NBL and every NB on it; returns the NB count or -1. */
-static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int ranges)
+static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
     int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_NB];
     NET_BUFFER *nb;
     if (!ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
         return -1;
     for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next) {
-        if (check_source(k, nb, ranges))
+        if (check_source(k, nb))
             return -1;
         if (++count > limit) {
             ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
@@ -614,7 +615,7 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
     *out = NULL;
     if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
         return NDISEMU_BUGCHECK;
-    if (check_sources(k, orig, 1) < 0)   /* bytes will be read: ranges too */
+    if (check_sources(k, orig) < 0)
         return NDISEMU_BUGCHECK;
     if (orig->Context && !ndisemu_check_object(k, orig->Context, NDISEMU_KIND_CONTEXT))
         return NDISEMU_BUGCHECK;
@@ -724,11 +725,4 @@ int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
                                 "FwpsDereferenceNetBufferList0 without a matching reference");
     priv->references += delta;
     return NDISEMU_OK;
-}
-
-int ndisemu_nbl_references(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
-{
-    if (ndisemu_object_kind(k, nbl) != NDISEMU_KIND_NBL)
-        return -1;
-    return ndisemu_nbl_private_of(nbl)->references;
 }

@@ -170,16 +170,13 @@ static inline int ndisemu_check_irql(ndisemu_kernel *k)
 {
     return k->irql <= DISPATCH_LEVEL ? NDISEMU_OK : ndisemu_irql_bug(k);
 }
-/* check_object for a free call: a freed object is a double free, `twice`
- * naming it ("NET_BUFFER freed twice"). */
+/* What every free call checks first: the IRQL, then the object, a freed
+ * one being a double free, `twice` naming it ("NET_BUFFER freed twice"). */
 ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind,
                                    const char *twice);
 /* Checks that an MDL chain can be walked and its bytes read: every MDL live,
  * every described range inside live memory.  Returns the MDL count or -1. */
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner);
-/* The same walk; `ranges` 0 checks the MDL objects only (callers that will
- * not touch the described bytes, e.g. a shallow clone without the verifier). */
-int64_t ndisemu_check_chain_ex(ndisemu_kernel *k, MDL *chain, const void *owner, int ranges);
 
 /* -- mdl.c ------------------------------------------------------------- */
 static inline uint8_t *ndisemu_mdl_va(const MDL *m)

@@ -86,8 +86,6 @@ int ndisemu_allocate_memory(ndisemu_kernel *k, uint64_t length, uint32_t tag, ui
 int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind)
 {
     ndisemu_header *h;
-    if (ndisemu_check_irql(k))
-        return NDISEMU_BUGCHECK;
     h = ndisemu_check_free(k, va, (int)kind, "memory freed twice");
     if (!h)
         return NDISEMU_BUGCHECK;
@@ -144,8 +142,6 @@ int ndisemu_free_mdl(ndisemu_kernel *k, MDL *mdl, int origin)
 {
     ndisemu_header *h;
     ndisemu_mdl_private *priv;
-    if (ndisemu_check_irql(k))
-        return NDISEMU_BUGCHECK;
     h = ndisemu_check_free(k, mdl, NDISEMU_KIND_MDL, "MDL freed twice");
     if (!h)
         return NDISEMU_BUGCHECK;

@@ -135,8 +135,6 @@ static const char *nbl_free_rule(uint32_t origin)
 int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
 {
     ndisemu_nbl_private *priv;
-    if (ndisemu_check_irql(k))
-        return NDISEMU_BUGCHECK;
     if (!ndisemu_check_free(k, nbl, NDISEMU_KIND_NBL, "NET_BUFFER_LIST freed twice"))
         return NDISEMU_BUGCHECK;
     priv = ndisemu_nbl_private_of(nbl);

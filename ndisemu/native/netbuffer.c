@@ -146,8 +146,6 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
 {
     ndisemu_header *h;
     ndisemu_nb_private *priv;
-    if (ndisemu_check_irql(k))
-        return NDISEMU_BUGCHECK;
     h = ndisemu_check_free(k, nb, NDISEMU_KIND_NB, "NET_BUFFER freed twice");
     if (!h)
         return NDISEMU_BUGCHECK;

@@ -118,8 +118,6 @@ int ndisemu_allocate_nb_pool(ndisemu_kernel *k, const NET_BUFFER_POOL_PARAMETERS
 static int free_pool(ndisemu_kernel *k, void *handle, int kind)
 {
     ndisemu_pool *pool;
-    if (ndisemu_check_irql(k))
-        return NDISEMU_BUGCHECK;
     if (!ndisemu_check_free(k, handle, kind, "pool freed twice"))
         return NDISEMU_BUGCHECK;
     pool = handle;

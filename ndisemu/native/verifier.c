@@ -53,8 +53,12 @@ ndisemu_header *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int 
 
 ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind, const char *twice)
 {
-    ndisemu_header *h = ndisemu_check_object(k, p, kind);
-    if (!h && k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
+    ndisemu_header *h;
+    if (ndisemu_check_irql(k))
+        return NULL;
+    h = ndisemu_check_object(k, p, kind);
+    if (!h && k->bug.code == BUGCODE_NDIS_DRIVER &&
+        k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
         k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
         k->bug.rule = twice;
     }
@@ -62,11 +66,6 @@ ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind, c
 }
 
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
-{
-    return ndisemu_check_chain_ex(k, chain, owner, 1);
-}
-
-int64_t ndisemu_check_chain_ex(ndisemu_kernel *k, MDL *chain, const void *owner, int ranges)
 {
     int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_MDL];
     MDL *m;
@@ -86,8 +85,7 @@ int64_t ndisemu_check_chain_ex(ndisemu_kernel *k, MDL *chain, const void *owner,
                              NDISEMU_KIND_MDL, chain, "MDL chain loops back on itself");
             return -1;
         }
-        if (ranges && m->ByteCount &&
-            !ndisemu_range_is_live(k, ndisemu_mdl_va(m), m->ByteCount)) {
+        if (m->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(m), m->ByteCount)) {
             ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
                              ndisemu_display(k, ndisemu_mdl_va(m)), m->ByteCount,
                              NDISEMU_KIND_MDL, m,

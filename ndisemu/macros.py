@@ -13,7 +13,7 @@ from typing import Any
 
 from ndisemu._args import pointer_arg, uint
 from ndisemu._native import ffi, lib
-from ndisemu.verifier import BugCheck, from_native
+from ndisemu.verifier import BugCheck
 
 NBL = lib.NDISEMU_KIND_NBL
 NB = lib.NDISEMU_KIND_NB
@@ -28,9 +28,7 @@ def _live(ptr: Any, kind: int, macro: str) -> Any:
         raise BugCheck(0x50, (address, 0, 0, 0),
                        f"{macro}: dereference of {address:#x}, which is in no Kernel's arena "
                        "[bug check 0x50 PAGE_FAULT_IN_NONPAGED_AREA]")
-    if lib.ndisemu_object_kind(k._k, ptr) != kind:
-        lib.ndisemu_probe(k._k, ptr, 0, kind)
-        raise from_native(macro, lib.ndisemu_last_bug(k._k))
+    k._probe(ptr, kind, macro)
     return k
 
 
@@ -105,8 +103,7 @@ def NET_BUFFER_LIST_CONTEXT_DATA_START(nbl: Any) -> Any:
     """(PUCHAR)(Context + 1) + Context->Offset: the first used context byte."""
     k = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_START")
     ctx = nbl.Context
-    if lib.ndisemu_probe(k._k, ctx, 0, lib.NDISEMU_KIND_CONTEXT):
-        raise k._raise("NET_BUFFER_LIST_CONTEXT_DATA_START")
+    k._probe(ctx, lib.NDISEMU_KIND_CONTEXT, "NET_BUFFER_LIST_CONTEXT_DATA_START")
     return ffi.cast("uint8_t *", ctx) + ffi.sizeof("NET_BUFFER_LIST_CONTEXT") + ctx.Offset
 
 
@@ -115,8 +112,7 @@ def NET_BUFFER_LIST_CONTEXT_DATA_SIZE(nbl: Any) -> int:
     part (a documented contradiction; the macro body is followed)."""
     k = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
     ctx = nbl.Context
-    if lib.ndisemu_probe(k._k, ctx, 0, lib.NDISEMU_KIND_CONTEXT):
-        raise k._raise("NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
+    k._probe(ctx, lib.NDISEMU_KIND_CONTEXT, "NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
     return ctx.Size
 
 

@@ -141,7 +141,8 @@ class MdlCalls:
 
     def _probe(self, ptr: Any, kind: int, call: str) -> None:
         """A macro's dereference: BugCheck 0x50 unless `ptr` is a live object
-        of `kind` (raw cdata would crash the interpreter instead)."""
+        of `kind` (raw cdata would crash the interpreter instead).  Shared by
+        the MDL macros here and the module-level macros (ndisemu.macros)."""
         if lib.ndisemu_object_kind(self._k, pointer_arg(ptr, "pointer")) != kind:
             lib.ndisemu_probe(self._k, ptr, 0, kind)
             raise self._raise(call)

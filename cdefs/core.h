@@ -69,9 +69,15 @@
 #define NDISEMU_BUG_MDL_LENGTH 0x8D
 #define NDISEMU_BUG_BAD_RANGE 0x8E
 #define NDISEMU_BUG_BAD_PARAMETER 0x8F
+#define NDISEMU_BUG_STILL_DESCRIBED 0x90
+#define NDISEMU_BUG_COUNTER_LIMIT 0x91
 /* Bug check 0xC4 parameter 1 for a call above its maximum IRQL (ndisemu's). */
 #define NDISEMU_VERIFIER_IRQL 0x00091001
 #define NDISEMU_PAGE_FAULT 0x50
+/* Special pool's stops (Windows' parameter order, see verifier.c). */
+#define NDISEMU_SPECIAL_POOL_CORRUPTION 0xC1
+#define NDISEMU_FREED_SPECIAL_POOL 0xD5
+#define NDISEMU_SLACK_OVERWRITTEN 0x24  /* 0xC1 P4: bytes past the end written */
 
 /* The bug check a refused call leaves behind. */
 typedef struct {
@@ -80,6 +86,8 @@ typedef struct {
     uint32_t object_kind;          /* NDISEMU_KIND_* of the object, 0 if none */
     uint64_t object;               /* display address of the object */
     const char *rule;              /* static text naming the rule broken */
+    const char *call;              /* the NDIS call that was refused */
+    char detail[256];              /* specifics (block, tag, offset), may be empty */
 } ndisemu_bug;
 
 typedef struct ndisemu_kernel ndisemu_kernel;
@@ -95,7 +103,15 @@ typedef struct {
     uint64_t bytes_copied;         /* packet bytes copied by the emulated calls */
 } ndisemu_stats;
 
-/* Pool descriptor: the payload of an NBL or NB pool block (the handle). */
+/* A growable list of object ids, kept by the core outside the arena. */
+typedef struct {
+    uint32_t *ids;
+    uint32_t count;
+    uint32_t capacity;
+} ndisemu_ids;
+
+/* Pool descriptor, kept by the core outside the arena (the handle is the
+ * address of the pool's block, whose bytes nothing trusts). */
 typedef struct {
     uint32_t kind;                 /* NDISEMU_KIND_NBL_POOL / _NB_POOL */
     uint8_t protocol_id;
@@ -106,9 +122,23 @@ typedef struct {
     uint32_t flags;                /* *_POOL_FLAG_VERIFY */
     uint32_t is_default;
     int64_t live;                  /* objects allocated from it, not yet freed */
-    uint64_t lookaside;            /* arena offset + 1 of a freed object block */
     uint64_t object_bytes;         /* payload size of one object block */
+    void *handle;                  /* the pool handle drivers hold */
+    ndisemu_ids lookaside;         /* freed object blocks kept for reuse */
+    ndisemu_ids quarantine;        /* freed blocks of a VERIFY pool, never reused */
 } ndisemu_pool;
+
+/* One live object, as ndisemu_live_objects reports it (leak reports). */
+typedef struct {
+    uint32_t kind;                 /* NDISEMU_KIND_* */
+    uint32_t origin;               /* NDISEMU_ORIGIN_* (NBL, NB, MDL), else 0 */
+    uint32_t tag;
+    uint32_t size;                 /* payload bytes */
+    uint64_t address;              /* display address */
+    void *pointer;                 /* the object itself */
+    const char *call;              /* the call that allocated it */
+    uint32_t inner;                /* 1 if part of a larger block (freed with it) */
+} ndisemu_object_info;
 
 /* -- arena (arena.c) ----------------------------------------------------- */
 void *ndisemu_map_arena(uint64_t size, uint64_t hint);
@@ -128,6 +158,12 @@ int ndisemu_object_kind(ndisemu_kernel *k, const void *p);
 /* 1 if [p, p+length) lies in one live block's payload. */
 int ndisemu_range_is_live(ndisemu_kernel *k, const void *p, uint64_t length);
 int ndisemu_object_origin(ndisemu_kernel *k, const void *p);
+/* Live objects in allocation-record order: fills up to `capacity` entries
+ * and returns how many there are in all. */
+uint64_t ndisemu_live_objects(ndisemu_kernel *k, ndisemu_object_info *out, uint64_t capacity);
+/* Checks every quarantined block of every VERIFY pool for writes made after
+ * the free (BugCheck 0xD5).  NDISEMU_OK if none. */
+int ndisemu_scan_quarantine(ndisemu_kernel *k);
 
 /* -- verifier (verifier.c) ----------------------------------------------- */
 int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb);

@@ -26,7 +26,7 @@ from ndisemu.mdl import MdlCalls
 from ndisemu.nbl import NblCalls
 from ndisemu.netbuffer import NetBufferCalls
 from ndisemu.pool import PoolCalls, pool_parameters
-from ndisemu.verifier import BugCheck, from_native
+from ndisemu.verifier import KIND_NAMES, BugCheck, from_native
 
 # Addresses people see: a kernel-style base plus the arena offset, identical
 # run to run whatever address the arena got in this process.
@@ -50,6 +50,13 @@ STATUS_RESOURCES = _C["NDIS_STATUS_RESOURCES"]
 PASSIVE_LEVEL = 0
 DISPATCH_LEVEL = 2
 HIGH_LEVEL = 15
+
+_POINTER_TYPES = {
+    lib.NDISEMU_KIND_NBL: "NET_BUFFER_LIST *",
+    lib.NDISEMU_KIND_NB: "NET_BUFFER *",
+    lib.NDISEMU_KIND_MDL: "MDL *",
+    lib.NDISEMU_KIND_CONTEXT: "NET_BUFFER_LIST_CONTEXT *",
+}
 
 
 def _map_arena(size: int) -> tuple[Any, int]:
@@ -240,6 +247,36 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
             "failures_injected": s.failures_injected,
             "bytes_copied": s.bytes_copied,
         }
+
+    def live_objects(self) -> list[dict[str, Any]]:
+        """Every live object, in allocation-record order: ``kind`` (its NDIS
+        name), ``address`` (display address), ``pointer`` (typed cdata),
+        ``tag`` (four characters), ``size``, ``call`` (the call that
+        allocated it) and ``inner`` (True for an object that lives inside
+        another's block and is freed with it, such as a preallocated NB).
+        The Kernel's two default pools are left out.  What a leak report
+        lists."""
+        n = lib.ndisemu_live_objects(self._k, ffi.NULL, 0)
+        infos = ffi.new("ndisemu_object_info[]", n)
+        n = min(n, lib.ndisemu_live_objects(self._k, infos, n))
+        defaults = {int(ffi.cast("uintptr_t", p))
+                    for p in (self.default_nbl_pool, self.default_nb_pool)}
+        out = []
+        for info in infos[0:n]:
+            if int(ffi.cast("uintptr_t", info.pointer)) in defaults:
+                continue
+            kind = int(info.kind)
+            ctype = _POINTER_TYPES.get(kind, "void *")
+            out.append({
+                "kind": KIND_NAMES.get(kind, "object"),
+                "address": int(info.address),
+                "pointer": ffi.cast(ctype, info.pointer),
+                "tag": int(info.tag).to_bytes(4, "little").decode("latin-1"),
+                "size": int(info.size),
+                "call": ffi.string(info.call).decode(),
+                "inner": bool(info.inner),
+            })
+        return out
 
     def display(self, ptr: Any) -> int:
         """The address shown for `ptr` in messages and dumps (kernel-style

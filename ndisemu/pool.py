@@ -10,7 +10,9 @@ Rules and choices:
 - Freeing a pool with objects still allocated from it is BugCheck 0x7C/0x27,
   P2 = 1 (API.md), for NBL and NB pools alike.
 - Flags VERIFY (revision 2): freed objects are never reused, so a stale
-  pointer to one always faults.
+  pointer to one always faults; under the verifier their poison is checked
+  when the pool is freed (or by scan_quarantine), and a write made through
+  a stale pointer since the free is BugCheck 0xD5.
 """
 
 from __future__ import annotations
@@ -85,6 +87,13 @@ class PoolCalls:
     def NdisGetPoolFromNetBuffer(self, NetBuffer: Any) -> Any:
         rc = lib.ndisemu_pool_from_nb(self._k, _p(NetBuffer), self._out_void)
         return self._done("NdisGetPoolFromNetBuffer", rc, self._out_void[0])
+
+    def scan_quarantine(self) -> None:
+        """Checks the freed objects of every pool created with the VERIFY flag
+        (never reused) for writes made after their free, as NdisFree*Pool
+        does for its own pool: BugCheck 0xD5 naming the first such block,
+        which then leaves the quarantine (it is reported once)."""
+        self._check("scan_quarantine", lib.ndisemu_scan_quarantine(self._k))
 
     def pool_info(self, PoolHandle: Any) -> dict[str, int]:
         """What a pool was created with and how many objects it has out."""

@@ -12,6 +12,28 @@ from ndisemu._native import lib
 BUGCODE_NDIS_DRIVER = 0x7C
 DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4
 PAGE_FAULT_IN_NONPAGED_AREA = 0x50
+SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION = 0xC1
+DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL = 0xD5
+
+# Stop codes other than 0x7C, with what their parameters mean here.
+STOP_CODES: dict[int, tuple[str, str]] = {
+    PAGE_FAULT_IN_NONPAGED_AREA: (
+        "PAGE_FAULT_IN_NONPAGED_AREA",
+        "a checked view, read or macro dereferenced memory outside live objects "
+        "(P1 the address)"),
+    SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION: (
+        "SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION",
+        "under the verifier, bytes past the length a caller asked for were written, found "
+        "when the buffer is freed (P1 the block freed, P2 the first changed byte, P4 0x24)"),
+    DRIVER_VERIFIER_DETECTED_VIOLATION: (
+        "DRIVER_VERIFIER_DETECTED_VIOLATION",
+        "a call made above its maximum IRQL (P1 0x91001, P3 the IRQL, P4 the maximum)"),
+    DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL: (
+        "DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL",
+        "under the verifier, freed memory was written through a stale pointer, found when "
+        "the block is handed out again or its pool's quarantine is scanned (P1 the first "
+        "changed byte, P2 1: a write)"),
+}
 
 # Subcodes of 0x7C (parameter 1).  0x21 and 0x27 are Microsoft's; the others
 # are ndisemu's own: Microsoft documents no subcode for these misuses.
@@ -56,6 +78,13 @@ SUBCODES: dict[int, tuple[str, str]] = {
                                 "buffer range is not inside live nonpaged pool"),
     lib.NDISEMU_BUG_BAD_PARAMETER: ("NDISEMU_BAD_PARAMETER",
                                     "parameter combination the documentation forbids"),
+    lib.NDISEMU_BUG_STILL_DESCRIBED: ("NDISEMU_STILL_DESCRIBED",
+                                      "under the verifier, memory, an MDL or an NBL freed while "
+                                      "a live derived NBL still describes its bytes or shares "
+                                      "its MDLs (P3 how many, P4 the last such NBL)"),
+    lib.NDISEMU_BUG_COUNTER_LIMIT: ("NDISEMU_COUNTER_LIMIT",
+                                    "a signed counter a driver can write (ChildRefCount, a "
+                                    "reference count) is at LONG_MAX and would overflow"),
 }
 
 # Parameter 1 of 0xC4 for a call made above its maximum IRQL (ndisemu's own).
@@ -103,9 +132,11 @@ def from_native(call: str, bug) -> BugCheck:
     where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
     if code == BUGCODE_NDIS_DRIVER and params[0] == lib.NDISEMU_BUG_BAD_POINTER and params[3]:
         where += f" (found a live {KIND_NAMES.get(params[3], 'object')} there)"
-    label = {BUGCODE_NDIS_DRIVER: "BUGCODE_NDIS_DRIVER",
-             DRIVER_VERIFIER_DETECTED_VIOLATION: "DRIVER_VERIFIER_DETECTED_VIOLATION",
-             PAGE_FAULT_IN_NONPAGED_AREA: "PAGE_FAULT_IN_NONPAGED_AREA"}.get(code, "STOP")
+    label = ("BUGCODE_NDIS_DRIVER" if code == BUGCODE_NDIS_DRIVER
+             else STOP_CODES.get(code, ("STOP", ""))[0])
+    detail = ffi.string(bug.detail).decode(errors="replace")
+    if detail:
+        where += f"; {detail}"
     message = (f"{call}: {text}: {where} "
                f"[bug check {code:#x} {label} ({', '.join(f'{p:#x}' for p in params)})]")
     return BugCheck(code, params, message)
@@ -115,5 +146,13 @@ def subcode_table() -> str:
     """The table of 0x7C subcodes, as the README shows it."""
     rows = ["| P1 | name | meaning |", "|---|---|---|"]
     for code, (name, meaning) in sorted(SUBCODES.items()):
+        rows.append(f"| {code:#04x} | {name} | {meaning} |")
+    return "\n".join(rows)
+
+
+def stop_code_table() -> str:
+    """The table of the other stop codes, as the README shows it."""
+    rows = ["| code | name | when |", "|---|---|---|"]
+    for code, (name, meaning) in sorted(STOP_CODES.items()):
         rows.append(f"| {code:#04x} | {name} | {meaning} |")
     return "\n".join(rows)

@@ -270,10 +270,25 @@ def test_clones_of_clones_and_of_fragments_any_free_order(k, pool):
     k.free_built(orig)
 
 
-def test_parent_freed_first_is_caught_by_count(k, pool):
+def test_parent_freed_first_is_refused_while_a_clone_describes_it(k, pool):
     orig = k.build_nbl(pool, [b"abc"])
     _, clone = k.FwpsAllocateCloneNetBufferList0(orig, None, None, 0)
     orig.ChildRefCount = 0            # a driver breaking the bookkeeping by hand
+    before = live(k)
+    err = expect_bugcheck(lambda: k.free_built(orig), 0x90, "still describes",
+                          "FwpsAllocateCloneNetBufferList0")
+    assert err.parameters[3] == k.display(clone)
+    assert live(k) == before          # refused: nothing freed
+    orig.ChildRefCount = 1
+    k.FwpsFreeCloneNetBufferList0(clone, 0)
+    k.free_built(orig)
+
+
+def test_parent_freed_first_without_the_verifier_is_caught_at_the_clone(k, pool):
+    k.verifier = False                # no record of described bytes is kept
+    orig = k.build_nbl(pool, [b"abc"])
+    _, clone = k.FwpsAllocateCloneNetBufferList0(orig, None, None, 0)
+    orig.ChildRefCount = 0
     k.free_built(orig)
     expect_bugcheck(lambda: k.FwpsFreeCloneNetBufferList0(clone, 0), 0x83, "parent")
 

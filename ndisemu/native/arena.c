@@ -1,34 +1,29 @@
 /*
  * arena.c - the nonpaged pool: one contiguous arena per emulated machine,
- * carved into blocks that each carry a pool header (tag, size, kind, state).
+ * carved into blocks, each with a 32-byte pool header imprint in front and
+ * an allocation record the core keeps outside the arena (see kernel.h).
  *
  * Blocks are carved by bumping a cursor and, once freed, go on a free list
  * per exact span (or on their NDIS pool's lookaside list) for reuse, as a
  * lookaside list would.  Blocks are never split, merged or moved, so a
  * pointer into the arena stays valid for the arena's life, and carving order
  * is address order: the block containing any address is found by walking
- * spans from the first block of its 4 KiB chunk (see block_containing).
+ * records from the first block of its 4 KiB chunk (block_containing).
+ *
+ * Special pool, under the verifier: a freed block is poisoned and the poison
+ * is checked when the block is handed out again (a changed byte is a write
+ * through a stale pointer: BugCheck 0xD5), and the slack between the length
+ * a caller asked for and the block's end holds a guard pattern that the free
+ * checks (BugCheck 0xC1).  A block found corrupted is retired: reported
+ * once, never handed out again.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "kernel.h"
 
-/* Chunk index: for every 4 KiB of arena, the offset + 1 of the first block
- * header that starts in it (0 = none).  Lets an arbitrary address be mapped
- * to its block by a short forward walk. */
 #define NDISEMU_CHUNK_SHIFT 12
-
-typedef struct {
-    ndisemu_kernel k;
-    uint64_t *chunks;
-    uint64_t nchunks;
-} kernel_impl;
-
-static uint64_t *chunk_index(ndisemu_kernel *k)
-{
-    return ((kernel_impl *)k)->chunks;
-}
 
 void *ndisemu_map_arena(uint64_t size, uint64_t hint)
 {
@@ -59,37 +54,86 @@ void ndisemu_unmap_arena(void *base, uint64_t size)
         munmap(base, size);
 }
 
+/* Zeroed memory the core owns; pages are touched only where used. */
+static void *table(uint64_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static uint64_t map_bytes(uint64_t size)
+{
+    return ((size >> NDISEMU_GRANULE_SHIFT) + 1) * sizeof(uint32_t);
+}
+
+static uint64_t chunk_bytes(uint64_t size)
+{
+    return ((size >> NDISEMU_CHUNK_SHIFT) + 1) * sizeof(uint32_t);
+}
+
+/* Every object takes at least a header and one granule of the arena, and a
+ * record belongs to one header position at a time: this many suffice. */
+static uint32_t max_recs(uint64_t size)
+{
+    uint64_t n = size / (NDISEMU_HEADER + NDISEMU_ALIGN) + 2;
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 ndisemu_kernel *ndisemu_kernel_create(void *base, uint64_t size, uint64_t display_base)
 {
-    kernel_impl *impl = calloc(1, sizeof *impl);
-    if (!impl)
+    ndisemu_kernel *k = calloc(1, sizeof *k);
+    if (!k)
         return NULL;
-    impl->k.classes = calloc(NDISEMU_CLASSES, sizeof(uint64_t));
-    impl->nchunks = (size >> NDISEMU_CHUNK_SHIFT) + 1;
-    impl->chunks = calloc(impl->nchunks, sizeof(uint64_t));
-    if (!impl->k.classes || !impl->chunks) {
-        free(impl->k.classes);
-        free(impl->chunks);
-        free(impl);
+    k->classes = calloc(NDISEMU_CLASSES, sizeof *k->classes);
+    k->map = table(map_bytes(size));
+    k->chunk_first = table(chunk_bytes(size));
+    k->max_recs = max_recs(size);
+    k->recs = table((uint64_t)k->max_recs * sizeof *k->recs);
+    k->spare = table((uint64_t)k->max_recs * sizeof *k->spare);
+    if (!k->classes || !k->map || !k->chunk_first || !k->recs || !k->spare) {
+        k->size = size;
+        ndisemu_kernel_destroy(k);
         return NULL;
     }
-    impl->k.base = base;
-    impl->k.size = size;
-    impl->k.display_base = display_base;
-    impl->k.verifier = NDISEMU_VERIFIER_FULL;
-    impl->k.stats.arena_size = size;
-    impl->k.rng = 0x9E3779B97F4A7C15ull;
-    return &impl->k;
+    k->base = base;
+    k->size = size;
+    k->display_base = display_base;
+    k->verifier = NDISEMU_VERIFIER_FULL;
+    k->stats.arena_size = size;
+    k->rng = 0x9E3779B97F4A7C15ull;
+    k->nrecs = 1;                     /* id 0 means "none" */
+    return k;
 }
 
 void ndisemu_kernel_destroy(ndisemu_kernel *k)
 {
-    kernel_impl *impl = (kernel_impl *)k;
+    uint32_t i;
     if (!k)
         return;
+    for (i = 1; k->recs && i < k->nrecs; i++) {
+        ndisemu_rec *r = ndisemu_rec_at(k, i);
+        if (r->kind == NDISEMU_KIND_NBL)
+            ndisemu_nbl_private_release(k, r);
+        else if (r->kind == NDISEMU_KIND_NBL_POOL || r->kind == NDISEMU_KIND_NB_POOL) {
+            ndisemu_ids_release(&r->u.pool.lookaside);
+            ndisemu_ids_release(&r->u.pool.quarantine);
+        }
+    }
+    if (k->recs)
+        munmap(k->recs, (uint64_t)k->max_recs * sizeof *k->recs);
+    if (k->spare)
+        munmap(k->spare, (uint64_t)k->max_recs * sizeof *k->spare);
+    if (k->classes)
+        for (i = 0; i < NDISEMU_CLASSES; i++)
+            ndisemu_ids_release(&k->classes[i]);
     free(k->classes);
-    free(impl->chunks);
-    free(impl);
+    ndisemu_ids_release(&k->large);
+    if (k->map)
+        munmap(k->map, map_bytes(k->size));
+    if (k->chunk_first)
+        munmap(k->chunk_first, chunk_bytes(k->size));
+    free(k);
 }
 
 ndisemu_bug *ndisemu_last_bug(ndisemu_kernel *k) { return &k->bug; }
@@ -142,75 +186,312 @@ void *ndisemu_from_display(ndisemu_kernel *k, uint64_t display)
     return k->base + (display - k->display_base);
 }
 
-static ndisemu_header *header_at(ndisemu_kernel *k, uint64_t offset)
+/* ---- id lists --------------------------------------------------------- */
+
+int ndisemu_ids_grow(ndisemu_ids *list)
 {
-    return (ndisemu_header *)(k->base + offset);
+    uint32_t capacity = list->capacity ? list->capacity * 2 : 8;
+    uint32_t *ids = realloc(list->ids, (uint64_t)capacity * sizeof *ids);
+    if (!ids)
+        return 0;
+    list->ids = ids;
+    list->capacity = capacity;
+    return 1;
 }
 
-static void note_carved(ndisemu_kernel *k, uint64_t offset)
+void ndisemu_ids_release(ndisemu_ids *list)
 {
-    uint64_t *chunks = chunk_index(k);
-    uint64_t c = offset >> NDISEMU_CHUNK_SHIFT;
-    if (!chunks[c])
-        chunks[c] = offset + 1;
+    if (!list->ids)
+        return;
+    free(list->ids);
+    list->ids = NULL;
+    list->count = list->capacity = 0;
 }
 
-/* As ndisemu_block_alloc, but zeroes only the first `zero` payload bytes:
- * for a caller that writes every other byte itself (the deep clone, whose
- * data buffers are overwritten by the copy at once). */
-void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
-                             ndisemu_pool *pool, uint64_t zero)
+/* ---- records ---------------------------------------------------------- */
+
+/* A record for a new object: a released one, or the next never used.  The
+ * table holds a record for every header the arena could hold, so this
+ * cannot run out (checked all the same).  The record is zeroed up to and
+ * including `keep` bytes of its per-kind part. */
+static ndisemu_rec *new_rec(ndisemu_kernel *k, uint64_t keep)
+{
+    uint32_t id;
+    ndisemu_rec *r;
+    if (k->nspare)
+        id = k->spare[--k->nspare];
+    else if (k->nrecs < k->max_recs)
+        id = k->nrecs++;
+    else
+        return NULL;
+    r = ndisemu_rec_at(k, id);
+    memset(r, 0, offsetof(ndisemu_rec, u) + keep);
+    r->id = id;
+    return r;
+}
+
+/* The header imprint in the arena: for people reading dumps, never read. */
+static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
+{
+    ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
+    h->magic = NDISEMU_MAGIC;
+    h->kind = r->kind;
+    h->state = r->state;
+    h->tag = r->tag;
+    h->size = r->size;
+    h->self = r->offset;
+    h->span = r->span;
+    h->outer = outer;
+}
+
+static void imprint_state(ndisemu_kernel *k, const ndisemu_rec *r)
+{
+    ((ndisemu_header *)(k->base + r->offset))->state = r->state;
+}
+
+/* Inner objects of a block handed out again: their records go back. */
+static void release_inner(ndisemu_kernel *k, ndisemu_rec *block)
+{
+    uint32_t id = block->next;
+    while (id) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        uint32_t next = inner->next;
+        k->map[inner->offset >> NDISEMU_GRANULE_SHIFT] = 0;
+        inner->offset = UINT64_MAX;   /* no pointer maps to it any more */
+        inner->state = 0;
+        k->spare[k->nspare++] = id;   /* at most max_recs ids exist */
+        id = next;
+    }
+    block->next = 0;
+}
+
+/* ---- special pool ------------------------------------------------------ */
+
+/* Offset of the first byte of [p, p + n) that is not `value` (the poison
+ * or the guard byte), or n.  Compared a page at a time with memcmp, which
+ * libc vectorises: the check runs on every reuse of a freed block. */
+static uint64_t first_not(const uint8_t *p, uint64_t n, uint8_t value)
+{
+    static uint8_t pattern[2][4096];
+    const uint8_t *page = pattern[value == NDISEMU_GUARD];
+    uint64_t i, run;
+    if (!page[0]) {
+        memset(pattern[0], NDISEMU_POISON, sizeof pattern[0]);
+        memset(pattern[1], NDISEMU_GUARD, sizeof pattern[1]);
+    }
+    for (i = 0; i < n; i += run) {
+        run = n - i < sizeof pattern[0] ? n - i : sizeof pattern[0];
+        if (memcmp(p + i, page, run) != 0)
+            break;
+    }
+    for (; i < n; i++)
+        if (p[i] != value)
+            return i;
+    return n;
+}
+
+/* Buffers get guard bytes: data and memory the caller asked a length of. */
+static int guarded_kind(uint16_t kind)
+{
+    return kind == NDISEMU_KIND_DATA || kind == NDISEMU_KIND_MEMORY;
+}
+
+/* A block whose free must look at it or its inner objects. */
+static void watch(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    ndisemu_rec_at(k, r->block)->flags |= NDISEMU_REC_WATCHED;
+}
+
+static void arm_guard(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    uint8_t *payload = ndisemu_rec_payload(k, r);
+    uint64_t end = ndisemu_align_up(r->size, NDISEMU_ALIGN);
+    if (!k->verifier || !guarded_kind(r->kind) || end == r->size)
+        return;
+    memset(payload + r->size, NDISEMU_GUARD, end - r->size);
+    r->flags |= NDISEMU_REC_GUARDED;
+    watch(k, r);
+}
+
+void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    watch(k, r);
+}
+
+void ndisemu_rec_set_size(ndisemu_kernel *k, ndisemu_rec *r, uint32_t size)
+{
+    r->size = size;
+    ((ndisemu_header *)(k->base + r->offset))->size = size;
+}
+
+/* BugCheck 0xC1 if a guarded buffer's slack was written; the guard is
+ * re-armed so the overrun is reported once. */
+static int check_guard(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_rec *freed)
+{
+    uint8_t *payload = ndisemu_rec_payload(k, r);
+    uint64_t slack = ndisemu_align_up(r->size, NDISEMU_ALIGN) - r->size, at;
+    uint64_t p[4];
+    if (!(r->flags & NDISEMU_REC_GUARDED) || !slack)
+        return NDISEMU_OK;
+    at = first_not(payload + r->size, slack, NDISEMU_GUARD);
+    if (at == slack)
+        return NDISEMU_OK;
+    p[0] = ndisemu_display(k, ndisemu_rec_payload(k, freed));
+    p[1] = ndisemu_display(k, payload + r->size + at);
+    p[2] = 0;
+    p[3] = NDISEMU_SLACK_OVERWRITTEN;
+    ndisemu_stop(k, NDISEMU_SPECIAL_POOL_CORRUPTION, p, r->kind, payload,
+                 "bytes past the end of the allocation were written (buffer overrun)");
+    snprintf(k->bug.detail, sizeof k->bug.detail,
+             "%u-byte buffer tagged '%.4s' (allocated by %s): byte +0x%llx past its end "
+             "was changed from 0x%02X to 0x%02X",
+             r->size, (const char *)&r->tag, r->call ? r->call : "?",
+             (unsigned long long)at, NDISEMU_GUARD, payload[r->size + at]);
+    memset(payload + r->size, NDISEMU_GUARD, slack);
+    return NDISEMU_BUGCHECK;
+}
+
+int ndisemu_check_release_slow(ndisemu_kernel *k, ndisemu_rec *block)
+{
+    uint32_t id;
+    for (id = block->id; id; id = id == block->id ? block->next : ndisemu_rec_at(k, id)->next) {
+        ndisemu_rec *r = ndisemu_rec_at(k, id);
+        if (r->state != NDISEMU_STATE_LIVE)
+            continue;
+        if (r->pins) {
+            ndisemu_rec *by = ndisemu_rec_at(k, r->pinned_by);
+            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_STILL_DESCRIBED, r->pins,
+                             ndisemu_display(k, ndisemu_rec_payload(k, by)), r->kind,
+                             ndisemu_rec_payload(k, r),
+                             "a live derived NBL still describes these bytes or uses this MDL: "
+                             "free it first");
+            snprintf(k->bug.detail, sizeof k->bug.detail,
+                     "%u live derived NBL(s) depend on it; the last made is the "
+                     "NET_BUFFER_LIST at %#llx (allocated by %s)",
+                     r->pins, (unsigned long long)ndisemu_display(k, ndisemu_rec_payload(k, by)),
+                     by->call ? by->call : "?");
+            return NDISEMU_BUGCHECK;
+        }
+        if (check_guard(k, r, block))
+            return NDISEMU_BUGCHECK;
+    }
+    return NDISEMU_OK;
+}
+
+/* BugCheck 0xD5 if a poisoned free block was written since its free. */
+static int check_poison(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    uint8_t *payload = ndisemu_rec_payload(k, r);
+    uint64_t n = r->span - NDISEMU_HEADER, at, p[4];
+    if (!(r->flags & NDISEMU_REC_POISONED))
+        return NDISEMU_OK;
+    at = first_not(payload, n, NDISEMU_POISON);
+    if (at == n)
+        return NDISEMU_OK;
+    p[0] = ndisemu_display(k, payload + at);
+    p[1] = 1;                          /* a write */
+    p[2] = 0;
+    p[3] = 0;
+    ndisemu_stop(k, NDISEMU_FREED_SPECIAL_POOL, p, r->kind, payload,
+                 "freed memory was written through a stale pointer");
+    snprintf(k->bug.detail, sizeof k->bug.detail,
+             "block tagged '%.4s' (%u bytes, allocated by %s, freed by %s): byte +0x%llx "
+             "changed from 0x%02X to 0x%02X after the free",
+             (const char *)&r->tag, r->span - NDISEMU_HEADER, r->call ? r->call : "?",
+             r->freed_by ? r->freed_by : "?", (unsigned long long)at, NDISEMU_POISON,
+             payload[at]);
+    r->flags |= NDISEMU_REC_RETIRED;
+    return NDISEMU_BUGCHECK;
+}
+
+/* ---- allocation --------------------------------------------------------- */
+
+static ndisemu_ids *free_list(ndisemu_kernel *k, uint64_t span)
+{
+    return span <= NDISEMU_CLASS_LIMIT ? &k->classes[span / NDISEMU_ALIGN] : &k->large;
+}
+
+/* Takes a free block of `span` off `list` (exact fit), or NULL.  A block
+ * whose poison changed is retired and reported instead. */
+static ndisemu_rec *take_free(ndisemu_kernel *k, ndisemu_ids *list, uint64_t span)
+{
+    uint32_t i = list->count;
+    while (i--) {
+        ndisemu_rec *r = ndisemu_rec_at(k, list->ids[i]);
+        if (r->span != span)
+            continue;                  /* only the large list mixes spans */
+        list->ids[i] = list->ids[--list->count];
+        if (k->verifier && check_poison(k, r)) {
+            k->alloc_refused = 1;
+            return NULL;
+        }
+        return r;
+    }
+    return NULL;
+}
+
+static void note_carved(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    uint64_t c = r->offset >> NDISEMU_CHUNK_SHIFT;
+    if (!k->chunk_first[c])
+        k->chunk_first[c] = r->id;
+}
+
+ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                           ndisemu_pool *pool, uint64_t zero)
 {
     uint64_t span = ndisemu_block_span(size);
-    uint64_t offset = 0, *list = NULL;
-    ndisemu_header *h;
+    ndisemu_rec *r = NULL;
+    ndisemu_ids *list;
 
+    k->alloc_refused = 0;
     if (size > UINT32_MAX - 64 || ndisemu_should_fail(k))
         return NULL;
-    if (pool && pool->object_bytes == size && pool->lookaside && !(pool->flags & 1u))
+    if (pool && pool->object_bytes == size && pool->lookaside.count &&
+        !(pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
         list = &pool->lookaside;
-    else if (span <= NDISEMU_CLASS_LIMIT)
-        list = &k->classes[span / NDISEMU_ALIGN];
-    if (list && *list) {
-        offset = *list - 1;
-        h = header_at(k, offset);
-        memcpy(list, ndisemu_payload(h), sizeof *list);
-    } else if (!list && k->large) {
-        /* Large blocks: first exact fit on one list (rare; data buffers). */
-        uint64_t *link = &k->large;
-        while (*link) {
-            h = header_at(k, *link - 1);
-            if (h->span == span) {
-                offset = *link - 1;
-                memcpy(link, ndisemu_payload(h), sizeof *link);
-                break;
-            }
-            link = (uint64_t *)ndisemu_payload(h);
-        }
-    }
-    if (!offset) {
-        if (k->top == 0)
-            k->top = NDISEMU_ALIGN;   /* offset 0 stays unused: 0 means empty */
-        if (span > k->size || k->top > k->size - span)
+    else
+        list = free_list(k, span);
+    if (list->count) {
+        r = take_free(k, list, span);
+        if (!r && k->alloc_refused)
             return NULL;
-        offset = k->top;
-        k->top += span;
-        note_carved(k, offset);
     }
-    h = header_at(k, offset);
-    h->magic = NDISEMU_MAGIC;
-    h->kind = kind;
-    h->state = NDISEMU_STATE_LIVE;
-    h->tag = tag;
-    h->size = (uint32_t)size;
-    h->self = offset;
-    h->span = (uint32_t)span;
-    h->outer = 0;
-    memset(ndisemu_payload(h), 0, zero < span - sizeof *h ? zero : span - sizeof *h);
+    if (r) {
+        release_inner(k, r);
+        memset(&r->origin, 0, sizeof *r - offsetof(ndisemu_rec, origin));
+    } else {
+        if (k->top == 0)
+            k->top = NDISEMU_ALIGN;   /* offset 0 stays unused */
+        if (span > k->size || k->top > k->size - span || !(r = new_rec(k, sizeof r->u)))
+            return NULL;
+        r->offset = k->top;
+        r->span = (uint32_t)span;
+        r->block = r->id;
+        k->top += span;
+        k->map[r->offset >> NDISEMU_GRANULE_SHIFT] = r->id;
+        note_carved(k, r);
+    }
+    r->kind = kind;
+    r->state = NDISEMU_STATE_LIVE;
+    r->tag = tag;
+    r->size = (uint32_t)size;
+    r->call = k->call;
+    imprint(k, r, 0);
+    memset(ndisemu_rec_payload(k, r), 0,
+           zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
+    arm_guard(k, r);
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
-    return ndisemu_payload(h);
+    return r;
+}
+
+void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                             ndisemu_pool *pool, uint64_t zero)
+{
+    ndisemu_rec *r = ndisemu_alloc(k, size, kind, tag, pool, zero);
+    return r ? ndisemu_rec_payload(k, r) : NULL;
 }
 
 void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
@@ -219,104 +500,165 @@ void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint3
     return ndisemu_block_alloc_ex(k, size, kind, tag, pool, UINT64_MAX);
 }
 
-void *ndisemu_inner_object(ndisemu_kernel *k, ndisemu_header *outer, uint8_t **cursor,
+ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **cursor,
                            uint64_t size, uint16_t kind, uint32_t tag)
 {
-    ndisemu_header *h = (ndisemu_header *)*cursor;
-    h->magic = NDISEMU_MAGIC;
-    h->kind = kind;
-    h->state = NDISEMU_STATE_LIVE;
-    h->tag = tag;
-    h->size = (uint32_t)size;
-    h->self = (uint64_t)((uint8_t *)h - k->base);
-    h->span = 0;
-    h->outer = (uint32_t)((uint8_t *)h - (uint8_t *)outer);
+    /* The per-kind part of an inner object (NB, MDL, data, context) is small. */
+    ndisemu_rec *r = new_rec(k, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
+                                    ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
+    r->offset = (uint64_t)(*cursor - k->base);
+    r->size = (uint32_t)size;
+    r->block = outer->id;
+    r->next = outer->next;
+    outer->next = r->id;
+    r->kind = kind;
+    r->state = NDISEMU_STATE_LIVE;
+    r->tag = tag;
+    r->call = k->call;
+    k->map[r->offset >> NDISEMU_GRANULE_SHIFT] = r->id;
+    imprint(k, r, (uint32_t)(r->offset - outer->offset));
     *cursor += ndisemu_inner_span(size);
     k->stats.live[kind]++;
-    return ndisemu_payload(h);
+    if (kind == NDISEMU_KIND_DATA) {
+        /* the slack after the data: guard bytes, or zeros (a caller that
+         * did not zero the block fills only the data itself) */
+        uint8_t *payload = ndisemu_rec_payload(k, r);
+        memset(payload + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
+        arm_guard(k, r);
+    }
+    return r;
+}
+
+void *ndisemu_inner_object(ndisemu_kernel *k, void *block, uint8_t **cursor, uint64_t size,
+                           uint16_t kind, uint32_t tag)
+{
+    return ndisemu_rec_payload(k, ndisemu_inner(k, ndisemu_rec_of(k, block), cursor, size,
+                                                kind, tag));
 }
 
 void ndisemu_block_free(ndisemu_kernel *k, void *payload, ndisemu_pool *pool)
 {
-    ndisemu_header *h = ndisemu_header_of(payload);
-    uint8_t *end = (uint8_t *)h + h->span;
-    uint8_t *cursor = (uint8_t *)payload;
-    uint64_t *list;
-    int keep_out = pool && (pool->flags & 1u);   /* *_POOL_FLAG_VERIFY */
+    ndisemu_rec *r = ndisemu_rec_of(k, payload);
+    if (r)
+        ndisemu_free_rec(k, r, pool);
+}
 
-    k->stats.live[h->kind]--;
-    k->stats.bytes_live -= h->span;
-    /* Inner objects (context, NB, MDL, data of a composite block) die with it:
-     * their headers are marked free so a stale pointer to them is caught. */
-    cursor += ndisemu_align_up(h->size, NDISEMU_ALIGN);
-    while (cursor + sizeof(ndisemu_header) <= end) {
-        ndisemu_header *inner = (ndisemu_header *)cursor;
-        if (inner->magic != NDISEMU_MAGIC || inner->outer != (uint32_t)(cursor - (uint8_t *)h))
-            break;
+void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
+{
+    uint8_t *payload = ndisemu_rec_payload(k, r);
+    ndisemu_rec *inner;
+    uint32_t id;
+    ndisemu_ids *list;
+
+    if (r->state != NDISEMU_STATE_LIVE || ndisemu_is_inner(r))
+        return;                       /* callers check first; never free twice */
+    k->stats.live[r->kind]--;
+    k->stats.bytes_live -= r->span;
+    /* Inner objects (context, NB, MDL, data of a composite block) die with
+     * it: a stale pointer to one of them is caught by its record. */
+    for (id = r->next; id; id = inner->next) {
+        inner = ndisemu_rec_at(k, id);
         if (inner->state == NDISEMU_STATE_LIVE)
             k->stats.live[inner->kind]--;
         inner->state = NDISEMU_STATE_FREE;
-        if (k->verifier)
-            memset(ndisemu_payload(inner), NDISEMU_POISON, inner->size);
-        cursor += ndisemu_inner_span(inner->size);
+        inner->freed_by = k->call;
     }
-    h->state = NDISEMU_STATE_FREE;
-    if (k->verifier)
-        memset(payload, NDISEMU_POISON, ndisemu_align_up(h->size, NDISEMU_ALIGN));
-    if (keep_out)
-        return;                       /* never reused: use after free stays visible */
-    if (pool && ndisemu_block_span(pool->object_bytes) == h->span)
+    if (r->kind == NDISEMU_KIND_NBL)
+        ndisemu_nbl_private_release(k, r);
+    r->state = NDISEMU_STATE_FREE;
+    r->freed_by = k->call;
+    r->flags = 0;
+    imprint_state(k, r);
+    if (k->verifier) {
+        memset(payload, NDISEMU_POISON, r->span - NDISEMU_HEADER);
+        r->flags |= NDISEMU_REC_POISONED;
+    }
+    if (pool && (pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
+        list = &pool->quarantine;     /* never reused: use after free stays visible */
+    else if (pool && ndisemu_block_span(pool->object_bytes) == r->span)
         list = &pool->lookaside;
-    else if (h->span <= NDISEMU_CLASS_LIMIT)
-        list = &k->classes[h->span / NDISEMU_ALIGN];
     else
-        list = &k->large;
-    memcpy(payload, list, sizeof *list);
-    *list = h->self + 1;
+        list = free_list(k, r->span);
+    if (!ndisemu_ids_push(list, r->id))
+        r->flags |= NDISEMU_REC_RETIRED;   /* out of host memory: just never reused */
 }
 
-/* Moves a pool's lookaside blocks to the general free lists (pool freed). */
+/* Moves a pool's lookaside and quarantine blocks to the general free lists
+ * (the pool is being freed; the quarantine has been scanned). */
 void ndisemu_release_lookaside(ndisemu_kernel *k, ndisemu_pool *pool)
 {
-    while (pool->lookaside) {
-        ndisemu_header *h = header_at(k, pool->lookaside - 1);
-        uint64_t *list;
-        memcpy(&pool->lookaside, ndisemu_payload(h), sizeof pool->lookaside);
-        list = h->span <= NDISEMU_CLASS_LIMIT ? &k->classes[h->span / NDISEMU_ALIGN] : &k->large;
-        memcpy(ndisemu_payload(h), list, sizeof *list);
-        *list = h->self + 1;
+    ndisemu_ids *lists[2] = { &pool->lookaside, &pool->quarantine };
+    int l;
+    for (l = 0; l < 2; l++) {
+        uint32_t i;
+        for (i = 0; i < lists[l]->count; i++) {
+            ndisemu_rec *r = ndisemu_rec_at(k, lists[l]->ids[i]);
+            if (!(r->flags & NDISEMU_REC_RETIRED) && !ndisemu_ids_push(free_list(k, r->span), r->id))
+                r->flags |= NDISEMU_REC_RETIRED;
+        }
+        ndisemu_ids_release(lists[l]);
     }
 }
 
-ndisemu_header *ndisemu_block_containing(ndisemu_kernel *k, const void *p)
+/* Checks one pool's quarantine: the first block written since its free is
+ * reported (0xD5) and leaves the quarantine for good. */
+int ndisemu_scan_pool_quarantine(ndisemu_kernel *k, ndisemu_pool *pool)
+{
+    ndisemu_ids *q = &pool->quarantine;
+    uint32_t i;
+    for (i = 0; i < q->count; i++) {
+        ndisemu_rec *r = ndisemu_rec_at(k, q->ids[i]);
+        if (check_poison(k, r)) {
+            q->ids[i] = q->ids[--q->count];
+            return NDISEMU_BUGCHECK;
+        }
+    }
+    return NDISEMU_OK;
+}
+
+int ndisemu_scan_quarantine(ndisemu_kernel *k)
+{
+    uint32_t i;
+    for (i = 1; i < k->nrecs; i++) {
+        ndisemu_rec *r = ndisemu_rec_at(k, i);
+        if ((r->kind == NDISEMU_KIND_NBL_POOL || r->kind == NDISEMU_KIND_NB_POOL) &&
+            r->state == NDISEMU_STATE_LIVE && !ndisemu_is_inner(r) &&
+            ndisemu_scan_pool_quarantine(k, &r->u.pool))
+            return NDISEMU_BUGCHECK;
+    }
+    return NDISEMU_OK;
+}
+
+/* ---- finding what holds an address -------------------------------------- */
+
+ndisemu_rec *ndisemu_block_containing(ndisemu_kernel *k, const void *p)
 {
     uintptr_t a = (uintptr_t)p, b = (uintptr_t)k->base;
-    uint64_t offset, c, walk;
-    uint64_t *chunks = chunk_index(k);
+    uint64_t offset, c;
+    ndisemu_rec *r;
 
     if (a < b || a - b >= k->top)
         return NULL;
     offset = a - b;
     /* The block holding `offset` starts in this chunk or an earlier one. */
     c = offset >> NDISEMU_CHUNK_SHIFT;
-    while (!chunks[c] || chunks[c] - 1 > offset) {
+    while (!k->chunk_first[c] || ndisemu_rec_at(k, k->chunk_first[c])->offset > offset) {
         if (c == 0)
             return NULL;
         c--;
     }
-    walk = chunks[c] - 1;
+    r = ndisemu_rec_at(k, k->chunk_first[c]);
     for (;;) {
-        ndisemu_header *h = header_at(k, walk);
-        if (h->magic != NDISEMU_MAGIC || h->self != walk || h->span == 0)
-            return NULL;              /* the arena's own headers were overwritten */
-        if (offset < walk + h->span) {
-            if (h->state != NDISEMU_STATE_LIVE || offset < walk + sizeof *h)
+        uint64_t next;
+        if (offset < r->offset + r->span) {
+            if (r->state != NDISEMU_STATE_LIVE || offset < r->offset + NDISEMU_HEADER)
                 return NULL;
-            return h;
+            return r;
         }
-        walk += h->span;
-        if (walk >= k->top)
+        next = r->offset + r->span;
+        if (next >= k->top)
             return NULL;
+        r = ndisemu_rec_at(k, k->map[next >> NDISEMU_GRANULE_SHIFT]);
     }
 }
 
@@ -327,52 +669,64 @@ static int fits(const void *payload, uint64_t size, const void *p, uint64_t leng
     return offset <= size && length <= size - offset;
 }
 
-int ndisemu_range_is_live(ndisemu_kernel *k, const void *p, uint64_t length)
+ndisemu_rec *ndisemu_data_containing(ndisemu_kernel *k, const void *p, uint64_t length)
 {
-    ndisemu_header *h = ndisemu_block_containing(k, p);
-    uint8_t *cursor, *end;
-    if (!h)
-        return 0;
+    ndisemu_rec *r = ndisemu_block_containing(k, p);
+    uint32_t id;
+    if (!r)
+        return NULL;
     /* Packet bytes may live only in data: a buffer from
      * NdisAllocateMemoryWithTagPriority or one of NDIS's own data buffers.
      * Never in memory that holds NDIS structures, or a copy into an MDL's
      * bytes could overwrite the very MDL chain it is walking. */
-    if (h->kind == NDISEMU_KIND_DATA || h->kind == NDISEMU_KIND_MEMORY)
-        return fits(ndisemu_payload(h), h->size, p, length);
-    /* A composite block: the inner data buffer that holds p, if any. */
-    cursor = (uint8_t *)ndisemu_payload(h) + ndisemu_align_up(h->size, NDISEMU_ALIGN);
-    end = (uint8_t *)h + h->span;
-    while (cursor + sizeof(ndisemu_header) <= end) {
-        ndisemu_header *inner = (ndisemu_header *)cursor;
-        uint8_t *payload = (uint8_t *)ndisemu_payload(inner);
-        if (inner->magic != NDISEMU_MAGIC || inner->outer != (uint32_t)(cursor - (uint8_t *)h))
-            return 0;
-        if ((const uint8_t *)p < payload)
-            return 0;                 /* p is in this inner header */
-        if ((const uint8_t *)p < payload + ndisemu_align_up(inner->size, NDISEMU_ALIGN))
-            return inner->kind == NDISEMU_KIND_DATA && inner->state == NDISEMU_STATE_LIVE &&
-                   fits(payload, inner->size, p, length);
-        cursor += ndisemu_inner_span(inner->size);
+    if (r->kind == NDISEMU_KIND_DATA || r->kind == NDISEMU_KIND_MEMORY)
+        return fits(ndisemu_rec_payload(k, r), r->size, p, length) ? r : NULL;
+    for (id = r->next; id;) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        uint8_t *payload = ndisemu_rec_payload(k, inner);
+        if (inner->kind == NDISEMU_KIND_DATA && inner->state == NDISEMU_STATE_LIVE &&
+            (const uint8_t *)p >= payload &&
+            (const uint8_t *)p < payload + ndisemu_align_up(inner->size ? inner->size : 1,
+                                                            NDISEMU_ALIGN))
+            return fits(payload, inner->size, p, length) ? inner : NULL;
+        id = inner->next;
     }
-    return 0;
+    return NULL;
+}
+
+int ndisemu_range_is_live(ndisemu_kernel *k, const void *p, uint64_t length)
+{
+    return ndisemu_data_containing(k, p, length) != NULL;
 }
 
 int ndisemu_object_kind(ndisemu_kernel *k, const void *p)
 {
-    uintptr_t a = (uintptr_t)p, b = (uintptr_t)k->base;
-    ndisemu_header *h;
-    if (!p || a < b + sizeof *h || a - b > k->top || (a & (NDISEMU_ALIGN - 1)))
+    ndisemu_rec *r = p ? ndisemu_rec_of(k, p) : NULL;
+    if (!r || !r->state)
         return 0;
-    h = ndisemu_header_of(p);
-    if (h->magic != NDISEMU_MAGIC || h->self != (uint64_t)((uint8_t *)h - k->base))
-        return 0;
-    if (h->state != NDISEMU_STATE_LIVE)
-        return -(int)h->kind;         /* a freed object: negative kind */
-    if (h->outer) {
-        if (h->outer > h->self)
-            return 0;
-        if (header_at(k, h->self - h->outer)->state != NDISEMU_STATE_LIVE)
-            return -(int)h->kind;
+    return r->state == NDISEMU_STATE_LIVE ? (int)r->kind : -(int)r->kind;
+}
+
+uint64_t ndisemu_live_objects(ndisemu_kernel *k, ndisemu_object_info *out, uint64_t capacity)
+{
+    uint64_t n = 0;
+    uint32_t i;
+    for (i = 1; i < k->nrecs; i++) {
+        ndisemu_rec *r = ndisemu_rec_at(k, i);
+        if (r->state != NDISEMU_STATE_LIVE)
+            continue;
+        if (n < capacity) {
+            ndisemu_object_info *o = &out[n];
+            o->kind = r->kind;
+            o->origin = r->origin;
+            o->tag = r->tag;
+            o->size = r->size;
+            o->pointer = ndisemu_rec_payload(k, r);
+            o->address = ndisemu_display(k, o->pointer);
+            o->call = r->call ? r->call : "";
+            o->inner = ndisemu_is_inner(r);
+        }
+        n++;
     }
-    return h->kind;
+    return n;
 }

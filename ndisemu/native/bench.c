@@ -50,6 +50,11 @@ static uint64_t align16(uint64_t n)
     return (n + 15u) & ~(uint64_t)15u;
 }
 
+static uint64_t align64(uint64_t n)
+{
+    return (n + 63u) & ~(uint64_t)63u;
+}
+
 static uint64_t partial_mdl_bytes(const uint8_t *va, uint64_t length)
 {
     return align16(sizeof(MDL) + ndisemu_span_pages(va, length) * sizeof(PFN_NUMBER));
@@ -106,9 +111,10 @@ int ndisemu_bench_prepare(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_po
     for (nb = orig->FirstNetBuffer; nb; nb = nb->Next)
         b->total += nb->DataLength;
     b->block_bytes = floor_size(orig);
-    b->src = aligned_alloc(64, align16(b->total) + 64);
-    b->dst = aligned_alloc(64, align16(b->total) + 64);
-    b->blocks = aligned_alloc(64, (b->block_bytes + 63) / 64 * 64 * FLOOR_BLOCKS);
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    b->src = aligned_alloc(64, align64(b->total) + 64);
+    b->dst = aligned_alloc(64, align64(b->total) + 64);
+    b->blocks = aligned_alloc(64, align64(b->block_bytes) * FLOOR_BLOCKS);
     if (!b->src || !b->dst || !b->blocks) {
         ndisemu_bench_release(b);
         return NDISEMU_NO_MEMORY;
@@ -117,9 +123,9 @@ int ndisemu_bench_prepare(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_po
     for (nb = orig->FirstNetBuffer; nb; nb = nb->Next)
         done += ndisemu_chain_copy_out(nb->CurrentMdl, nb->CurrentMdlOffset, nb->DataLength,
                                        b->src + done);
-    memset(b->dst, 0, align16(b->total) + 64);
+    memset(b->dst, 0, align64(b->total) + 64);
     for (i = FLOOR_BLOCKS - 1; i >= 0; i--) {
-        void **block = (void **)((uint8_t *)b->blocks + (b->block_bytes + 63) / 64 * 64 * i);
+        void **block = (void **)((uint8_t *)b->blocks + align64(b->block_bytes) * i);
         *block = b->free_list;
         b->free_list = block;
     }

@@ -34,7 +34,7 @@ typedef struct {
     uint32_t start;            /* bytes skipped at the front of each source NB */
     uint32_t max_len;          /* fragment size */
     uint32_t delta, backfill;  /* the retreat applied to each new NB */
-    void *nb_pool;
+    ndisemu_pool *nb_pool;
     /* pass 1 */
     int checking;              /* this pass checks what it reads */
     int64_t nb_budget, mdl_budget;
@@ -44,7 +44,8 @@ typedef struct {
     uint32_t nbs;
     /* pass 2 */
     int carving;
-    ndisemu_header *outer;
+    int pinning;               /* record the bytes it describes (verifier) */
+    ndisemu_rec *rec;          /* the derived NBL: its block holds the rest */
     uint8_t *at;
     NET_BUFFER **nb_link;
     NET_BUFFER *nb;
@@ -140,9 +141,10 @@ static int skip(derive *d, cursor *c, uint64_t n)
 }
 
 /* Partial MDL over `length` bytes of `src` from `in` (IoBuildPartialMdl). */
-static void make_partial(ndisemu_kernel *k, MDL *dst, MDL *src, uint32_t in, uint32_t length,
-                         uint32_t origin)
+static void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t in,
+                         uint32_t length, uint32_t origin)
 {
+    MDL *dst = ndisemu_rec_payload(k, r);
     uint8_t *va = ndisemu_mdl_va(src) + in;
     CSHORT mapped = (CSHORT)(src->MdlFlags & (MDL_SOURCE_IS_NONPAGED_POOL |
                                               MDL_MAPPED_TO_SYSTEM_VA));
@@ -152,13 +154,18 @@ static void make_partial(ndisemu_kernel *k, MDL *dst, MDL *src, uint32_t in, uin
         dst->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA | MDL_PARTIAL_HAS_BEEN_MAPPED;
     if (!mapped)
         dst->MappedSystemVa = NULL;
-    ndisemu_mdl_private_of(dst)->origin = origin;
-    ndisemu_mdl_private_of(dst)->length = length;
+    r->origin = origin;
+    r->u.mdl.length = length;
+}
+
+static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
+{
+    return ndisemu_inner(d->k, d->rec, &d->at, size, kind, CLONE_TAG);
 }
 
 static void *carve(derive *d, uint64_t size, uint16_t kind)
 {
-    return ndisemu_inner_object(d->k, d->outer, &d->at, size, kind, CLONE_TAG);
+    return ndisemu_rec_payload(d->k, carve_rec(d, size, kind));
 }
 
 /* carve() for a block that was not zeroed when allocated. */
@@ -181,20 +188,24 @@ static void begin_nb(derive *d)
                         ndisemu_inner_span(header);
         return;
     }
-    d->nb = carve(d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
-    d->nb->NdisPoolHandle = d->nb_pool;
-    ndisemu_nb_private_of(d->nb)->origin = d->origin;
+    {
+        ndisemu_rec *r = carve_rec(d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
+        r->origin = d->origin;
+        d->nb = ndisemu_rec_payload(d->k, r);
+    }
+    d->nb->NdisPoolHandle = d->nb_pool->handle;
     *d->nb_link = d->nb;
     d->nb_link = &d->nb->Next;
     d->chain = NULL;
     d->mdl_link = &d->chain;
     d->length = 0;
     if (header) {
-        MDL *mdl = carve(d, ndisemu_mdl_bytes(max_pages(header)), NDISEMU_KIND_MDL);
+        ndisemu_rec *r = carve_rec(d, ndisemu_mdl_bytes(max_pages(header)), NDISEMU_KIND_MDL);
+        MDL *mdl = ndisemu_rec_payload(d->k, r);
         uint8_t *data = carve(d, header, NDISEMU_KIND_DATA);
         ndisemu_mdl_init_built(d->k, mdl, data, header);
-        ndisemu_mdl_private_of(mdl)->origin = d->origin;
-        ndisemu_mdl_private_of(mdl)->length = header;
+        r->origin = d->origin;
+        r->u.mdl.length = header;
         *d->mdl_link = mdl;
         d->mdl_link = &mdl->Next;
     }
@@ -218,8 +229,13 @@ static int add_piece(derive *d, cursor *c, uint64_t length)
         if (!d->carving) {
             d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(pages));
         } else {
-            MDL *mdl = carve(d, ndisemu_mdl_bytes(pages), NDISEMU_KIND_MDL);
-            make_partial(d->k, mdl, c->mdl, c->in, (uint32_t)piece, d->origin);
+            ndisemu_rec *r = carve_rec(d, ndisemu_mdl_bytes(pages), NDISEMU_KIND_MDL);
+            MDL *mdl = ndisemu_rec_payload(d->k, r);
+            make_partial(d->k, r, c->mdl, c->in, (uint32_t)piece, d->origin);
+            if (d->pinning) {          /* the source's buffer must outlive this MDL */
+                uint32_t block = ndisemu_rec_of(d->k, c->mdl)->u.mdl.described;
+                ndisemu_pin(d->k, d->rec, r, block ? ndisemu_rec_at(d->k, block) : NULL);
+            }
             *d->mdl_link = mdl;
             d->mdl_link = &mdl->Next;
         }
@@ -268,7 +284,19 @@ static void end_nb(derive *d)
         ndisemu_nb_fill(d->nb, d->chain, d->delta ? d->backfill : 0, d->length + d->delta);
 }
 
-/* Walks the source NBs once, as pass 1 or pass 2. */
+/* A clone that shares the original's MDLs: they and the buffers they
+ * describe must outlive it.  Pass 1 checked the chain (under the verifier,
+ * the only time pins are taken). */
+static void pin_chain(derive *d, MDL *m)
+{
+    for (; m; m = m->Next) {
+        uint32_t block = ndisemu_rec_of(d->k, m)->u.mdl.described;
+        ndisemu_pin(d->k, d->rec, NULL, ndisemu_rec_of(d->k, m));
+        if (block)
+            ndisemu_pin(d->k, d->rec, NULL, ndisemu_rec_at(d->k, block));
+    }
+}
+
 /* Walks the source NBs once: the checking pass (pass 1) checks everything it
  * reads and sizes the block; pass 2 carves and fills it, over the same,
  * already checked, objects.  Returns 0 if pass 1 found misuse. */
@@ -290,6 +318,8 @@ static int walk(derive *d, NET_BUFFER_LIST *orig)
                 if (d->carving) {
                     /* [UNSPEC] The clone shares the original's chain and keeps
                      * its DataOffset, so it starts at the original's data. */
+                    if (d->pinning)
+                        pin_chain(d, src->MdlChain);
                     d->nb->MdlChain = src->MdlChain;
                     d->nb->CurrentMdl = src->CurrentMdl;
                     d->nb->CurrentMdlOffset = src->CurrentMdlOffset;
@@ -360,22 +390,23 @@ static ndisemu_pool *resolve_pools(ndisemu_kernel *k, void *nbl_pool, void *nb_p
 static NET_BUFFER_LIST *start_nbl(derive *d, ndisemu_pool *pool, ndisemu_pool *nb_pool,
                                   uint64_t zero)
 {
-    NET_BUFFER_LIST *nbl = ndisemu_block_alloc_ex(d->k, d->bytes, NDISEMU_KIND_NBL,
-                                                  pool->tag ? pool->tag : CLONE_TAG, NULL, zero);
-    ndisemu_nbl_private *priv;
-    if (!nbl)
+    ndisemu_rec *r = ndisemu_alloc(d->k, d->bytes, NDISEMU_KIND_NBL,
+                                   pool->tag ? pool->tag : CLONE_TAG, NULL, zero);
+    NET_BUFFER_LIST *nbl;
+    if (!r)
         return NULL;
-    d->outer = ndisemu_header_of(nbl);
-    d->outer->size = NDISEMU_NBL_BYTES;
+    nbl = ndisemu_rec_payload(d->k, r);
+    ndisemu_rec_set_size(d->k, r, NDISEMU_NBL_BYTES);
+    d->rec = r;
+    d->pinning = d->k->verifier;
     d->at = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
     d->nb_link = &nbl->FirstNetBuffer;
     d->carving = 1;
     d->nbs = 0;
-    priv = ndisemu_nbl_private_of(nbl);
-    priv->origin = d->origin;
-    priv->pool = pool;
-    priv->nb_pool = nb_pool;
-    nbl->NdisPoolHandle = pool;
+    d->rec->origin = d->origin;
+    d->rec->u.nbl.pool = pool;
+    d->rec->u.nbl.nb_pool = nb_pool;
+    nbl->NdisPoolHandle = pool->handle;
     nbl->NetBufferListInfo[NetBufferListProtocolId] = (void *)(uintptr_t)pool->protocol_id;
     return nbl;
 }
@@ -383,7 +414,8 @@ static NET_BUFFER_LIST *start_nbl(derive *d, ndisemu_pool *pool, ndisemu_pool *n
 static void finish_nbl(derive *d, NET_BUFFER_LIST *nbl, ndisemu_pool *pool,
                        ndisemu_pool *nb_pool)
 {
-    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(nbl);
+    ndisemu_nbl_private *priv = &d->rec->u.nbl;
+    (void)nbl;
     priv->nb_count = d->nbs;
     priv->delta = d->delta;
     priv->snapshot = d->k->verifier ? shape_hash(nbl) : 0;
@@ -410,11 +442,30 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
     d->checking = 0;
     nbl = start_nbl(d, pool, nbp, UINT64_MAX);
     if (!nbl)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(d->k);
     walk(d, orig);                     /* pass 2: carve and fill */
     finish_nbl(d, nbl, pool, nbp);
     *out = nbl;
     return NDISEMU_OK;
+}
+
+/* The FWPS calls add 1 to the parent's ChildRefCount, a LONG the driver can
+ * write: refuse at LONG_MAX rather than wrap (checked before allocating). */
+static int check_parent_count(ndisemu_kernel *k, NET_BUFFER_LIST *orig)
+{
+    if (!ndisemu_live_rec(k, orig, NDISEMU_KIND_NBL))
+        return NDISEMU_OK;             /* the derivation reports it */
+    return ndisemu_check_increment(k, orig->ChildRefCount, NDISEMU_KIND_NBL, orig,
+                                   "parent's ChildRefCount is at LONG_MAX: one more child "
+                                   "would overflow it");
+}
+
+/* Unlike the NDIS calls, the FWPS clones link the child to its parent. */
+static void adopt(derive *d, NET_BUFFER_LIST *child, NET_BUFFER_LIST *parent)
+{
+    child->ParentNetBufferList = parent;
+    d->rec->u.nbl.parent = parent;
+    parent->ChildRefCount++;
 }
 
 int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,
@@ -424,6 +475,8 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
     ndisemu_pool *pool, *nbp;
     int rc;
     *out = NULL;
+    NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_FWPS_CLONE ? "FwpsAllocateCloneNetBufferList0"
+                                                        : "NdisAllocateCloneNetBufferList");
     if (flags & ~(uint32_t)NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
                                 NDISEMU_KIND_NBL, orig,
@@ -435,16 +488,14 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
     d.original_mdls = (flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS) != 0;
     if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
         return NDISEMU_BUGCHECK;
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && check_parent_count(k, orig))
+        return NDISEMU_BUGCHECK;
     rc = derive_nbl(&d, orig, pool, nbp, out);
     if (rc)
         return rc;
-    ndisemu_nbl_private_of(*out)->clone_flags = flags;
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE) {
-        /* Unlike the NDIS call, the FWPS clone links the child to its parent. */
-        (*out)->ParentNetBufferList = orig;
-        ndisemu_nbl_private_of(*out)->parent = orig;
-        orig->ChildRefCount++;
-    }
+    d.rec->u.nbl.clone_flags = flags;
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE)
+        adopt(&d, *out, orig);
     return NDISEMU_OK;
 }
 
@@ -470,6 +521,7 @@ int ndisemu_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_poo
                  .start = start, .max_len = max_len, .delta = delta, .backfill = backfill };
     ndisemu_pool *pool, *nbp;
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateFragmentNetBufferList");
     if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
         return NDISEMU_BUGCHECK;
     if (!max_len || (uint64_t)delta + backfill > UINT32_MAX / 2)
@@ -487,6 +539,7 @@ int ndisemu_reassemble_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, void *pool_
                  .start = start, .delta = delta, .backfill = backfill };
     ndisemu_pool *pool;
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateReassembledNetBufferList");
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     if ((uint64_t)delta + backfill > UINT32_MAX / 2)
@@ -510,16 +563,16 @@ int ndisemu_reassemble_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, void *pool_
  * restored (NB list and MDL chains as allocated, no retreat MDLs left). */
 static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
-    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(nbl);
+    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(k, nbl);
     NET_BUFFER *nb;
     if (!k->verifier || !priv->snapshot)
         return NDISEMU_OK;
     if (ndisemu_check_nbl(k, nbl))
         return NDISEMU_BUGCHECK;
     for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next)
-        if (ndisemu_nb_private_of(nb)->retreat_mdls)
+        if (ndisemu_nb_private_of(k, nb)->retreat_mdls)
             return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CLONE_MODIFIED,
-                                    ndisemu_nb_private_of(nb)->retreat_mdls, 0, NDISEMU_KIND_NB,
+                                    ndisemu_nb_private_of(k, nb)->retreat_mdls, 0, NDISEMU_KIND_NB,
                                     nb, "an NB still holds MDLs a retreat added: advance "
                                     "it back before freeing");
     if (shape_hash(nbl) != priv->snapshot)
@@ -530,12 +583,11 @@ static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     return NDISEMU_OK;
 }
 
-static void release(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+static void release(ndisemu_kernel *k, ndisemu_rec *r)
 {
-    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(nbl);
-    ((ndisemu_pool *)priv->pool)->live--;
-    ((ndisemu_pool *)priv->nb_pool)->live -= priv->nb_count;
-    ndisemu_block_free(k, nbl, NULL);
+    r->u.nbl.pool->live--;
+    r->u.nbl.nb_pool->live -= r->u.nbl.nb_count;
+    ndisemu_free_rec(k, r, NULL);
 }
 
 int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t flags,
@@ -543,12 +595,14 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
 {
     ndisemu_nbl_private *priv;
     NET_BUFFER_LIST *parent = NULL;
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && ndisemu_live_header(k, clone, NDISEMU_KIND_NBL) &&
-        ndisemu_nbl_private_of(clone)->origin == NDISEMU_ORIGIN_DEEP_CLONE)
+    ndisemu_rec *r = ndisemu_live_rec(k, clone, NDISEMU_KIND_NBL);
+    NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_FWPS_CLONE ? "FwpsFreeCloneNetBufferList0"
+                                                        : "NdisFreeCloneNetBufferList");
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && r && r->origin == NDISEMU_ORIGIN_DEEP_CLONE)
         origin = NDISEMU_ORIGIN_DEEP_CLONE;   /* one free call for both FWPS clones */
     if (ndisemu_check_nbl_free(k, clone, origin))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(clone);
+    priv = &r->u.nbl;
     if (flags != priv->clone_flags)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CLONE_FLAGS, flags,
                                 priv->clone_flags, NDISEMU_KIND_NBL, clone,
@@ -566,12 +620,12 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
                                     NDISEMU_KIND_NBL, parent,
                                     "parent's ChildRefCount is already 0 (changed by hand?)");
     }
-    if (check_restored(k, clone))
+    if (check_restored(k, clone) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
     if (parent)
         parent->ChildRefCount--;
-    release(k, clone);
+    release(k, r);
     return NDISEMU_OK;
 }
 
@@ -579,26 +633,30 @@ static int free_derived(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta,
                         uint32_t origin)
 {
     ndisemu_nbl_private *priv;
+    ndisemu_rec *r;
     if (ndisemu_check_nbl_free(k, nbl, origin))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
+    r = ndisemu_rec_of(k, nbl);
+    priv = &r->u.nbl;
     if (delta != priv->delta)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, delta,
                                 priv->delta, NDISEMU_KIND_NBL, nbl,
                                 "DataOffsetDelta differs from the one given at allocation");
-    if (check_restored(k, nbl))
+    if (check_restored(k, nbl) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
-    release(k, nbl);                   /* the advance by delta is implied: all goes */
+    release(k, r);                   /* the advance by delta is implied: all goes */
     return NDISEMU_OK;
 }
 
 int ndisemu_free_fragment_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, uint32_t delta)
 {
+    NDISEMU_CALL(k, "NdisFreeFragmentNetBufferList");
     return free_derived(k, frag, delta, NDISEMU_ORIGIN_FRAGMENT);
 }
 
 int ndisemu_free_reassembled_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta)
 {
+    NDISEMU_CALL(k, "NdisFreeReassembledNetBufferList");
     return free_derived(k, nbl, delta, NDISEMU_ORIGIN_REASSEMBLED);
 }
 
@@ -613,9 +671,10 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
     NET_BUFFER *src;
     uint32_t context_bytes;
     *out = NULL;
+    NDISEMU_CALL(k, "FwpsAllocateDeepCloneNetBufferList0");
     if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
         return NDISEMU_BUGCHECK;
-    if (check_sources(k, orig) < 0)
+    if (check_sources(k, orig) < 0 || check_parent_count(k, orig))
         return NDISEMU_BUGCHECK;
     if (orig->Context && !ndisemu_check_object(k, orig->Context, NDISEMU_KIND_CONTEXT))
         return NDISEMU_BUGCHECK;
@@ -641,7 +700,7 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
      * overwrite it made a deep clone cost two passes over the data. */
     nbl = start_nbl(&d, pool, nbp, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     if (!nbl)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     {
         NET_BUFFER_LIST_CONTEXT *ctx = carve_zeroed(&d, sizeof *ctx + context_bytes,
                                                     NDISEMU_KIND_CONTEXT);
@@ -653,31 +712,29 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
         MDL *mdl = NULL;
         d.nbs++;
         d.nb = carve_zeroed(&d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
-        d.nb->NdisPoolHandle = nbp;
-        ndisemu_nb_private_of(d.nb)->origin = d.origin;
+        d.nb->NdisPoolHandle = nbp->handle;
+        ndisemu_rec_of(k, d.nb)->origin = d.origin;
         *d.nb_link = d.nb;
         d.nb_link = &d.nb->Next;
         if (src->DataLength) {
             uint8_t *data;
+            ndisemu_rec *r;
             mdl = carve_zeroed(&d, ndisemu_mdl_bytes(max_pages(src->DataLength)),
                                NDISEMU_KIND_MDL);
-            data = carve(&d, src->DataLength, NDISEMU_KIND_DATA);
+            data = carve(&d, src->DataLength, NDISEMU_KIND_DATA);   /* slack set by carve */
             /* one memcpy per source MDL run */
             k->stats.bytes_copied += ndisemu_chain_copy_out(src->CurrentMdl,
                                                             src->CurrentMdlOffset,
                                                             src->DataLength, data);
-            memset(data + src->DataLength, 0,
-                   ndisemu_align_up(src->DataLength, NDISEMU_ALIGN) - src->DataLength);
             ndisemu_mdl_init_built(k, mdl, data, src->DataLength);
-            ndisemu_mdl_private_of(mdl)->origin = d.origin;
-            ndisemu_mdl_private_of(mdl)->length = src->DataLength;
+            r = ndisemu_rec_of(k, mdl);
+            r->origin = d.origin;
+            r->u.mdl.length = src->DataLength;
         }
         ndisemu_nb_fill(d.nb, mdl, 0, src->DataLength);
     }
     finish_nbl(&d, nbl, pool, nbp);
-    nbl->ParentNetBufferList = orig;
-    ndisemu_nbl_private_of(nbl)->parent = orig;
-    orig->ChildRefCount++;
+    adopt(&d, nbl, orig);
     *out = nbl;
     return NDISEMU_OK;
 }
@@ -689,32 +746,27 @@ int ndisemu_fwps_allocate_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t con
                                      uint32_t data_offset, uint64_t data_length,
                                      NET_BUFFER_LIST **out)
 {
-    int rc = ndisemu_allocate_nb_and_nbl(k, pool, context_size, context_backfill, chain,
-                                         data_offset, data_length, out);
-    if (rc == NDISEMU_OK)
-        ndisemu_nbl_private_of(*out)->origin = NDISEMU_ORIGIN_FWPS_NBL;
-    return rc;
+    NDISEMU_CALL(k, "FwpsAllocateNetBufferAndNetBufferList0");
+    return ndisemu_nb_and_nbl(k, pool, context_size, context_backfill, chain, data_offset,
+                              data_length, NDISEMU_ORIGIN_FWPS_NBL, out);
 }
 
 int ndisemu_fwps_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
-    ndisemu_nbl_private *priv;
-    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_FWPS_NBL))
-        return NDISEMU_BUGCHECK;
+    NDISEMU_CALL(k, "FwpsFreeNetBufferList0");
     /* [UNSPEC] chosen: the caller's MDL chain is the caller's; not freed. */
-    priv = ndisemu_nbl_private_of(nbl);
-    ((ndisemu_pool *)priv->pool)->live--;
-    ndisemu_block_free(k, nbl, priv->pool);
-    return NDISEMU_OK;
+    return ndisemu_free_pool_nbl(k, nbl, NDISEMU_ORIGIN_FWPS_NBL);
 }
 
 int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
                            int dispatch_level)
 {
     ndisemu_nbl_private *priv;
-    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
+    ndisemu_rec *r;
+    NDISEMU_CALL(k, delta < 0 ? "FwpsDereferenceNetBufferList0" : "FwpsReferenceNetBufferList0");
+    if (ndisemu_check_irql(k) || !(r = ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL)))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
+    priv = &r->u.nbl;
     if (dispatch_level && k->irql != DISPATCH_LEVEL)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, k->irql,
                                 DISPATCH_LEVEL, NDISEMU_KIND_NBL, nbl,
@@ -723,6 +775,9 @@ int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_REFERENCED, 0, 0,
                                 NDISEMU_KIND_NBL, nbl,
                                 "FwpsDereferenceNetBufferList0 without a matching reference");
+    if (delta > 0 && ndisemu_check_increment(k, priv->references, NDISEMU_KIND_NBL, nbl,
+                                             "reference count is at LONG_MAX"))
+        return NDISEMU_BUGCHECK;
     priv->references += delta;
     return NDISEMU_OK;
 }

@@ -9,10 +9,10 @@
  * CurrentMdlOffset (ndisemu_check_nb).  Refused calls change nothing.
  *
  * An allocating retreat puts one MDL at the head of the chain and counts it
- * in the NB's private retreat_mdls.  Whether it came from NDIS's default
- * allocator or from the caller's AllocateMdlHandler is the MDL's own private
+ * in the NB's record (retreat_mdls).  Whether it came from NDIS's default
+ * allocator or from the caller's AllocateMdlHandler is the MDL record's
  * origin: NDISEMU_ORIGIN_RETREAT only for the default allocator (which owns
- * its buffer through mdl_private.buffer); anything else came from a handler.
+ * its buffer, the record's u.mdl.buffer); anything else came from a handler.
  */
 #include <stdlib.h>
 #include "kernel.h"
@@ -20,19 +20,10 @@
 #define RETREAT_TAG 0x74655252  /* "RRet" */
 #define COPY_STACK 2048
 
-static int is_default_mdl(MDL *mdl)
+static int is_default_mdl(ndisemu_kernel *k, MDL *mdl)
 {
-    return ndisemu_header_of(mdl)->outer == 0 &&
-           ndisemu_mdl_private_of(mdl)->origin == NDISEMU_ORIGIN_RETREAT;
-}
-
-/* Frees an MDL from the default allocator and the buffer it owns. */
-static void free_default(ndisemu_kernel *k, MDL *mdl)
-{
-    ndisemu_mdl_private *priv = ndisemu_mdl_private_of(mdl);
-    if (priv->buffer)
-        ndisemu_block_free(k, priv->buffer, NULL);
-    ndisemu_block_free(k, mdl, NULL);
+    ndisemu_rec *r = ndisemu_rec_of(k, mdl);
+    return !ndisemu_is_inner(r) && r->origin == NDISEMU_ORIGIN_RETREAT;
 }
 
 /* ---- retreat ------------------------------------------------------------ */
@@ -42,6 +33,7 @@ int ndisemu_retreat_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, uint
 {
     uint64_t size;
     *need = 0;
+    NDISEMU_CALL(k, "NdisRetreatNetBufferDataStart");
     if (ndisemu_check_irql(k) || ndisemu_check_nb(k, nb))
         return NDISEMU_BUGCHECK;
     if ((uint64_t)nb->DataLength + delta > UINT32_MAX)
@@ -65,38 +57,41 @@ int ndisemu_retreat_allocate(ndisemu_kernel *k, uint32_t size, MDL **out)
 {
     uint8_t *data;
     MDL *mdl;
-    ndisemu_mdl_private *priv;
+    ndisemu_rec *r;
     *out = NULL;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     data = ndisemu_block_alloc(k, size, NDISEMU_KIND_DATA, RETREAT_TAG, NULL);
     if (!data)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     mdl = ndisemu_block_alloc(k, ndisemu_mdl_bytes((uint32_t)ndisemu_span_pages(data, size)),
                               NDISEMU_KIND_MDL, RETREAT_TAG, NULL);
     if (!mdl) {
+        int rc = ndisemu_alloc_rc(k);
         ndisemu_block_free(k, data, NULL);
-        return NDISEMU_NO_MEMORY;
+        return rc;
     }
     ndisemu_mdl_init_built(k, mdl, data, size);
-    priv = ndisemu_mdl_private_of(mdl);
-    priv->origin = NDISEMU_ORIGIN_RETREAT;
-    priv->length = size;
-    priv->buffer = data;
+    r = ndisemu_rec_of(k, mdl);
+    r->origin = NDISEMU_ORIGIN_RETREAT;
+    r->u.mdl.length = size;
+    r->u.mdl.buffer = ndisemu_rec_of(k, data)->id;
     *out = mdl;
     return NDISEMU_OK;
 }
 
 int ndisemu_retreat_free_default(ndisemu_kernel *k, MDL *mdl)
 {
-    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL))
+    ndisemu_rec *r;
+    if (ndisemu_check_irql(k) || !(r = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL)))
         return NDISEMU_BUGCHECK;
-    if (!is_default_mdl(mdl))
+    if (!is_default_mdl(k, mdl))
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,
-                                NDISEMU_ORIGIN_RETREAT, ndisemu_mdl_private_of(mdl)->origin,
-                                NDISEMU_KIND_MDL, mdl,
+                                NDISEMU_ORIGIN_RETREAT, r->origin, NDISEMU_KIND_MDL, mdl,
                                 "NDIS's default freer only frees MDLs its default allocator made");
-    free_default(k, mdl);
+    if (ndisemu_check_owned_mdl_release(k, r))
+        return NDISEMU_BUGCHECK;
+    ndisemu_free_owned_mdl(k, r);
     return NDISEMU_OK;
 }
 
@@ -167,7 +162,7 @@ int ndisemu_retreat_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, ui
         uint32_t data_offset = mdl->ByteCount - (delta - nb->DataOffset);
         uint64_t data_length = (uint64_t)nb->DataLength + delta;
         mdl->Next = nb->MdlChain;
-        ndisemu_nb_private_of(nb)->retreat_mdls++;
+        ndisemu_nb_private_of(k, nb)->retreat_mdls++;
         ndisemu_nb_fill(nb, mdl, data_offset, data_length);
     }
     return NDISEMU_OK;
@@ -182,7 +177,7 @@ int ndisemu_nb_save(ndisemu_kernel *k, NET_BUFFER *nb, ndisemu_nb_state *out)
     out->current_offset = nb->CurrentMdlOffset;
     out->data_offset = nb->DataOffset;
     out->data_length = nb->DataLength;
-    out->retreat_mdls = ndisemu_nb_private_of(nb)->retreat_mdls;
+    out->retreat_mdls = ndisemu_nb_private_of(k, nb)->retreat_mdls;
     return NDISEMU_OK;
 }
 
@@ -208,7 +203,7 @@ int ndisemu_nb_restore(ndisemu_kernel *k, NET_BUFFER *nb, const ndisemu_nb_state
     nb->CurrentMdlOffset = saved->current_offset;
     nb->DataOffset = saved->data_offset;
     nb->DataLength = saved->data_length;
-    ndisemu_nb_private_of(nb)->retreat_mdls = saved->retreat_mdls;
+    ndisemu_nb_private_of(k, nb)->retreat_mdls = saved->retreat_mdls;
     return NDISEMU_OK;
 }
 
@@ -216,9 +211,10 @@ int ndisemu_nb_restore(ndisemu_kernel *k, NET_BUFFER *nb, const ndisemu_nb_state
 
 /* Head MDLs a retreat added that lie wholly inside the first `data_offset`
  * bytes; *bytes gets their total. */
-static uint32_t unused_retreat_mdls(NET_BUFFER *nb, uint64_t data_offset, uint64_t *bytes)
+static uint32_t unused_retreat_mdls(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t data_offset,
+                                   uint64_t *bytes)
 {
-    uint32_t count = 0, limit = ndisemu_nb_private_of(nb)->retreat_mdls;
+    uint32_t count = 0, limit = ndisemu_nb_private_of(k, nb)->retreat_mdls;
     uint64_t before = 0;
     MDL *m;
     for (m = nb->MdlChain; m && count < limit; m = m->Next, count++) {
@@ -237,6 +233,7 @@ int ndisemu_advance_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, int 
     uint32_t count, i;
     MDL *m;
     *to_free = 0;
+    NDISEMU_CALL(k, "NdisAdvanceNetBufferDataStart");
     if (ndisemu_check_irql(k) || ndisemu_check_nb(k, nb))
         return NDISEMU_BUGCHECK;
     if (delta > nb->DataLength)
@@ -245,12 +242,14 @@ int ndisemu_advance_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, int 
                                 "DataOffsetDelta is larger than DataLength");
     if (!free_mdl)
         return NDISEMU_OK;
-    count = unused_retreat_mdls(nb, (uint64_t)nb->DataOffset + delta, &bytes);
+    count = unused_retreat_mdls(k, nb, (uint64_t)nb->DataOffset + delta, &bytes);
     for (i = 0, m = nb->MdlChain; i < count; i++, m = m->Next) {
-        int from_default = is_default_mdl(m);
+        int from_default = is_default_mdl(k, m);
+        if (from_default && ndisemu_check_owned_mdl_release(k, ndisemu_rec_of(k, m)))
+            return NDISEMU_BUGCHECK;
         if (!from_default && !have_handler)
             return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,
-                                    ndisemu_display(k, m), ndisemu_mdl_private_of(m)->origin,
+                                    ndisemu_display(k, m), ndisemu_rec_of(k, m)->origin,
                                     NDISEMU_KIND_NB, nb,
                                     "MDL came from an AllocateMdlHandler: FreeMdl needs the "
                                     "matching FreeMdlHandler, not NDIS's default freer");
@@ -294,18 +293,18 @@ int ndisemu_advance_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, in
         nb->DataLength -= delta;
         return NDISEMU_OK;
     }
-    unused_retreat_mdls(nb, data_offset, &bytes);
+    unused_retreat_mdls(k, nb, data_offset, &bytes);
     m = nb->MdlChain;
     for (i = 0; i < count; i++) {
         MDL *next = m->Next;
         m->Next = NULL;
-        if (is_default_mdl(m))
-            free_default(k, m);
+        if (is_default_mdl(k, m))
+            ndisemu_free_owned_mdl(k, ndisemu_rec_of(k, m));
         else
             handler_mdls[given++] = m;
         m = next;
     }
-    ndisemu_nb_private_of(nb)->retreat_mdls -= count;
+    ndisemu_nb_private_of(k, nb)->retreat_mdls -= count;
     ndisemu_nb_fill(nb, m, data_offset - bytes, (uint64_t)nb->DataLength - delta);
     *handed = given;
     return NDISEMU_OK;
@@ -351,6 +350,7 @@ int ndisemu_get_data_buffer(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t bytes_ne
     uint32_t in_mdl;
     uint8_t *at;
     *out = NULL;
+    NDISEMU_CALL(k, "NdisGetDataBuffer");
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     if (!align_multiple || align_multiple > 8192 || (align_multiple & (align_multiple - 1)) ||
@@ -404,6 +404,7 @@ int ndisemu_copy_nb_to_nb(ndisemu_kernel *k, NET_BUFFER *dst, uint32_t dst_offse
     MDL *m;
     uint32_t in_mdl;
     *copied = 0;
+    NDISEMU_CALL(k, "NdisCopyFromNetBufferToNetBuffer");
     if (ndisemu_check_irql(k) || ndisemu_check_nb(k, dst) || ndisemu_check_nb(k, src))
         return NDISEMU_BUGCHECK;
     /* Source: its used data.  Destination: its MDL chain from the data start
@@ -444,6 +445,7 @@ int ndisemu_copy_nbl_info(ndisemu_kernel *k, NET_BUFFER_LIST *dst, NET_BUFFER_LI
                           const uint32_t *slots, uint32_t count)
 {
     uint32_t i;
+    NDISEMU_CALL(k, "NdisCopySendNetBufferListInfo");
     if (ndisemu_check_irql(k) || !ndisemu_check_object(k, dst, NDISEMU_KIND_NBL) ||
         !ndisemu_check_object(k, src, NDISEMU_KIND_NBL))
         return NDISEMU_BUGCHECK;
@@ -460,6 +462,7 @@ int ndisemu_copy_nbl_info(ndisemu_kernel *k, NET_BUFFER_LIST *dst, NET_BUFFER_LI
 int ndisemu_nbl_protocol_id(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t slot, int set,
                             uint8_t *value)
 {
+    NDISEMU_CALL(k, set ? "NdisSetNetBufferListProtocolId" : "NdisGetNetBufferListProtocolId");
     if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
         return NDISEMU_BUGCHECK;
     if (slot >= INFO_SLOTS)

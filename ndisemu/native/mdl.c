@@ -3,9 +3,9 @@
  * IoAllocateMdl, MmBuildMdlForNonPagedPool, MmInitializeMdl, ...) and the
  * walks of an MDL chain that every other module shares.
  *
- * An MDL block is the wdm.h header, its PFN array (one entry per page the
- * buffer spans) and, after it, ndisemu's private record of who allocated it
- * and the ByteCount it was allocated with.
+ * An MDL block is the wdm.h header and its PFN array (one entry per page the
+ * buffer spans); who allocated it and the ByteCount it was allocated with
+ * are in its record, outside the arena.
  */
 #include "kernel.h"
 
@@ -77,24 +77,28 @@ int ndisemu_allocate_memory(ndisemu_kernel *k, uint64_t length, uint32_t tag, ui
                             void **out)
 {
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateMemoryWithTagPriority");
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     *out = ndisemu_block_alloc(k, length, (uint16_t)kind, tag, NULL);
-    return *out ? NDISEMU_OK : NDISEMU_NO_MEMORY;
+    return *out ? NDISEMU_OK : ndisemu_alloc_rc(k);
 }
 
 int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind)
 {
-    ndisemu_header *h;
-    h = ndisemu_check_free(k, va, (int)kind, "memory freed twice");
-    if (!h)
+    ndisemu_rec *r;
+    NDISEMU_CALL(k, "NdisFreeMemoryWithTagPriority");
+    r = ndisemu_check_free(k, va, (int)kind, "memory freed twice");
+    if (!r)
         return NDISEMU_BUGCHECK;
-    if (h->outer)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, h->tag, 0,
+    if (ndisemu_is_inner(r))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->tag, 0,
                                 kind, va, "buffer belongs to a larger NDIS allocation");
-    if (tag != h->tag)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, tag, h->tag,
+    if (tag != r->tag)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, tag, r->tag,
                                 kind, va, "tag differs from the tag it was allocated with");
+    if (ndisemu_check_release(k, r))
+        return NDISEMU_BUGCHECK;
     ndisemu_block_free(k, va, NULL);
     return NDISEMU_OK;
 }
@@ -102,8 +106,10 @@ int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind
 int ndisemu_allocate_mdl(ndisemu_kernel *k, void *va, uint32_t length, int origin, MDL **out)
 {
     uint64_t pages;
+    ndisemu_rec *r;
     MDL *mdl;
     *out = NULL;
+    NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_IO_MDL ? "IoAllocateMdl" : "NdisAllocateMdl");
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     /* NdisAllocateMdl: the buffer must be nonpaged pool.  IoAllocateMdl only
@@ -116,14 +122,15 @@ int ndisemu_allocate_mdl(ndisemu_kernel *k, void *va, uint32_t length, int origi
     mdl = ndisemu_block_alloc(k, ndisemu_mdl_bytes((uint32_t)pages), NDISEMU_KIND_MDL,
                               0x206c644d /* "Mdl " */, NULL);
     if (!mdl)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     ndisemu_mdl_initialize(mdl, va, length);
     if (origin == NDISEMU_ORIGIN_NDIS_MDL)
         ndisemu_mdl_build(k, mdl);
     else if (origin == NDISEMU_ORIGIN_IO_MDL)
         mdl->MdlFlags = MDL_ALLOCATED_FIXED_SIZE;
-    ndisemu_mdl_private_of(mdl)->origin = (uint32_t)origin;
-    ndisemu_mdl_private_of(mdl)->length = length;
+    r = ndisemu_rec_of(k, mdl);
+    r->origin = (uint32_t)origin;
+    r->u.mdl.length = length;
     *out = mdl;
     return NDISEMU_OK;
 }
@@ -140,28 +147,46 @@ static const char *origin_free_rule(int origin)
 
 int ndisemu_free_mdl(ndisemu_kernel *k, MDL *mdl, int origin)
 {
-    ndisemu_header *h;
-    ndisemu_mdl_private *priv;
-    h = ndisemu_check_free(k, mdl, NDISEMU_KIND_MDL, "MDL freed twice");
-    if (!h)
+    ndisemu_rec *r;
+    NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_IO_MDL ? "IoFreeMdl" : "NdisFreeMdl");
+    r = ndisemu_check_free(k, mdl, NDISEMU_KIND_MDL, "MDL freed twice");
+    if (!r)
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_mdl_private_of(mdl);
-    if (h->outer || (int)priv->origin != origin)
+    if (ndisemu_is_inner(r) || (int)r->origin != origin)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,
-                                (uint64_t)origin, priv->origin, NDISEMU_KIND_MDL, mdl,
-                                origin_free_rule(h->outer ? 0 : (int)priv->origin));
-    if (origin == NDISEMU_ORIGIN_NDIS_MDL && k->verifier && mdl->ByteCount != priv->length)
+                                (uint64_t)origin, r->origin, NDISEMU_KIND_MDL, mdl,
+                                origin_free_rule(ndisemu_is_inner(r) ? 0 : (int)r->origin));
+    if (origin == NDISEMU_ORIGIN_NDIS_MDL && k->verifier && mdl->ByteCount != r->u.mdl.length)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_MDL_LENGTH, mdl->ByteCount,
-                                priv->length, NDISEMU_KIND_MDL, mdl,
+                                r->u.mdl.length, NDISEMU_KIND_MDL, mdl,
                                 "ByteCount not restored (NdisAdjustMdlLength) before NdisFreeMdl");
+    if (ndisemu_check_release(k, r))
+        return NDISEMU_BUGCHECK;
     ndisemu_block_free(k, mdl, NULL);
     return NDISEMU_OK;
 }
 
+void ndisemu_free_owned_mdl(ndisemu_kernel *k, ndisemu_rec *mdl)
+{
+    if (mdl->u.mdl.buffer)
+        ndisemu_block_free(k, ndisemu_rec_payload(k, ndisemu_rec_at(k, mdl->u.mdl.buffer)), NULL);
+    ndisemu_block_free(k, ndisemu_rec_payload(k, mdl), NULL);
+}
+
+int ndisemu_check_owned_mdl_release(ndisemu_kernel *k, ndisemu_rec *mdl)
+{
+    if (ndisemu_check_release(k, mdl))
+        return NDISEMU_BUGCHECK;
+    return mdl->u.mdl.buffer ? ndisemu_check_release(k, ndisemu_rec_at(k, mdl->u.mdl.buffer))
+                             : NDISEMU_OK;
+}
+
 int ndisemu_build_mdl_for_nonpaged_pool(ndisemu_kernel *k, MDL *mdl)
 {
-    ndisemu_header *h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
+    ndisemu_rec *h;
     uint64_t pages;
+    NDISEMU_CALL(k, "MmBuildMdlForNonPagedPool");
+    h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
     if (!h)
         return NDISEMU_BUGCHECK;
     if (mdl->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(mdl), mdl->ByteCount))
@@ -179,7 +204,9 @@ int ndisemu_build_mdl_for_nonpaged_pool(ndisemu_kernel *k, MDL *mdl)
 
 int ndisemu_initialize_mdl(ndisemu_kernel *k, MDL *mdl, void *va, uint64_t length)
 {
-    ndisemu_header *h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
+    ndisemu_rec *h;
+    NDISEMU_CALL(k, "MmInitializeMdl");
+    h = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL);
     if (!h)
         return NDISEMU_BUGCHECK;
     if (length > UINT32_MAX ||
@@ -188,13 +215,14 @@ int ndisemu_initialize_mdl(ndisemu_kernel *k, MDL *mdl, void *va, uint64_t lengt
                                 NDISEMU_KIND_MDL, mdl,
                                 "MDL storage is smaller than MmSizeOfMdl(BaseVa, Length)");
     ndisemu_mdl_initialize(mdl, va, length);
-    ndisemu_mdl_private_of(mdl)->length = (uint32_t)length;
+    h->u.mdl.length = (uint32_t)length;
     return NDISEMU_OK;
 }
 
 int ndisemu_system_address(ndisemu_kernel *k, MDL *mdl, void **out)
 {
     *out = NULL;
+    NDISEMU_CALL(k, "MmGetSystemAddressForMdlSafe");
     if (ndisemu_check_irql(k) || !ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL))
         return NDISEMU_BUGCHECK;
     if (mdl->MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL)) {
@@ -216,9 +244,11 @@ int ndisemu_system_address(ndisemu_kernel *k, MDL *mdl, void **out)
 int ndisemu_adjust_mdl_length(ndisemu_kernel *k, MDL *mdl, uint32_t length)
 {
     ndisemu_mdl_private *priv;
-    if (!ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL))
+    ndisemu_rec *r;
+    NDISEMU_CALL(k, "NdisAdjustMdlLength");
+    if (!(r = ndisemu_check_object(k, mdl, NDISEMU_KIND_MDL)))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_mdl_private_of(mdl);
+    priv = &r->u.mdl;
     if (k->verifier && length > priv->length)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_MDL_LENGTH, length,
                                 priv->length, NDISEMU_KIND_MDL, mdl,

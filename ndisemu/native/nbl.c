@@ -3,10 +3,12 @@
  * NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList), NBL context
  * (NdisAllocate/FreeNetBufferListContext) and the build_nbl helper.
  *
- * An NBL from a pool is one block: the NBL and ndisemu's private record,
- * then, as inner objects with their own headers, the preallocated context,
- * the preallocated NB and, for pools with a DataSize, its MDL and data.
+ * An NBL from a pool is one block: the NBL, then, as inner objects with
+ * their own headers, the preallocated context, the preallocated NB and, for
+ * pools with a DataSize, its MDL and data.  What ndisemu keeps about it
+ * (origin, pool, context stack, references) is in its record.
  */
+#include <stdlib.h>
 #include "kernel.h"
 
 #define BUILT_TAG 0x646c6942  /* "Bild" */
@@ -38,8 +40,7 @@ static NET_BUFFER_LIST *carve_nbl(ndisemu_kernel *k, ndisemu_pool *pool, uint16_
 {
     uint32_t context_bytes = (uint32_t)context_size + context_backfill;
     NET_BUFFER_LIST *nbl;
-    ndisemu_nbl_private *priv;
-    ndisemu_header *h;
+    ndisemu_rec *r;
     uint8_t *cursor;
 
     /* [UNSPEC] The pool's ContextSize is preallocated context space; a larger
@@ -47,33 +48,32 @@ static NET_BUFFER_LIST *carve_nbl(ndisemu_kernel *k, ndisemu_pool *pool, uint16_
      * backfill (Offset). */
     if (context_bytes < pool->context_size)
         context_bytes = pool->context_size;
-    nbl = ndisemu_block_alloc(k, ndisemu_nbl_object_bytes(pool, context_bytes), NDISEMU_KIND_NBL,
-                              pool->tag, pool);
-    if (!nbl)
+    r = ndisemu_alloc(k, ndisemu_nbl_object_bytes(pool, context_bytes), NDISEMU_KIND_NBL,
+                      pool->tag, pool, UINT64_MAX);
+    if (!r)
         return NULL;
-    h = ndisemu_header_of(nbl);
-    h->size = NDISEMU_NBL_BYTES;
+    nbl = ndisemu_rec_payload(k, r);
+    ndisemu_rec_set_size(k, r, NDISEMU_NBL_BYTES);
     cursor = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
-    priv = ndisemu_nbl_private_of(nbl);
-    priv->origin = origin;
-    priv->pool = pool;
-    nbl->NdisPoolHandle = pool;
+    r->origin = origin;
+    r->u.nbl.pool = pool;
+    nbl->NdisPoolHandle = pool->handle;
     /* The pool's ProtocolId goes into the NBL's protocol-id info slot. */
     nbl->NetBufferListInfo[NetBufferListProtocolId] = (void *)(uintptr_t)pool->protocol_id;
     if (context_bytes) {
         NET_BUFFER_LIST_CONTEXT *ctx = ndisemu_inner_object(
-            k, h, &cursor, sizeof *ctx + context_bytes, NDISEMU_KIND_CONTEXT, pool->tag);
+            k, nbl, &cursor, sizeof *ctx + context_bytes, NDISEMU_KIND_CONTEXT, pool->tag);
         ctx->Size = (USHORT)context_bytes;
         ctx->Offset = (USHORT)(context_bytes - context_size);
         nbl->Context = ctx;
     }
     if (pool->allocate_nb) {
-        NET_BUFFER *nb = ndisemu_inner_object(k, h, &cursor, NDISEMU_NB_BYTES, NDISEMU_KIND_NB,
+        NET_BUFFER *nb = ndisemu_inner_object(k, nbl, &cursor, NDISEMU_NB_BYTES, NDISEMU_KIND_NB,
                                               pool->tag);
-        nb->NdisPoolHandle = pool;
-        ndisemu_nb_private_of(nb)->origin = NDISEMU_ORIGIN_PREALLOCATED;
+        nb->NdisPoolHandle = pool->handle;
+        ndisemu_rec_of(k, nb)->origin = NDISEMU_ORIGIN_PREALLOCATED;
         if (pool->data_size)
-            ndisemu_nb_attach_data(k, h, &cursor, nb, pool->data_size, pool->tag);
+            ndisemu_nb_attach_data(k, nbl, &cursor, nb, pool->data_size, pool->tag);
         nbl->FirstNetBuffer = nb;
     }
     pool->live++;
@@ -85,17 +85,27 @@ int ndisemu_allocate_nbl(ndisemu_kernel *k, void *handle, uint16_t context_size,
 {
     ndisemu_pool *pool;
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateNetBufferList");
     if (ndisemu_check_irql(k) || !(pool = ndisemu_check_pool(k, handle, NDISEMU_KIND_NBL_POOL)))
         return NDISEMU_BUGCHECK;
     if (check_context_sizes(k, context_size, context_backfill, MEMORY_ALLOCATION_ALIGNMENT))
         return NDISEMU_BUGCHECK;
     *out = carve_nbl(k, pool, context_size, context_backfill, NDISEMU_ORIGIN_POOL);
-    return *out ? NDISEMU_OK : NDISEMU_NO_MEMORY;
+    return *out ? NDISEMU_OK : ndisemu_alloc_rc(k);
 }
 
 int ndisemu_allocate_nb_and_nbl(ndisemu_kernel *k, void *handle, uint16_t context_size,
                                 uint16_t context_backfill, MDL *chain, uint32_t data_offset,
                                 uint64_t data_length, NET_BUFFER_LIST **out)
+{
+    NDISEMU_CALL(k, "NdisAllocateNetBufferAndNetBufferList");
+    return ndisemu_nb_and_nbl(k, handle, context_size, context_backfill, chain, data_offset,
+                              data_length, NDISEMU_ORIGIN_POOL, out);
+}
+
+int ndisemu_nb_and_nbl(ndisemu_kernel *k, void *handle, uint16_t context_size,
+                       uint16_t context_backfill, MDL *chain, uint32_t data_offset,
+                       uint64_t data_length, uint32_t origin, NET_BUFFER_LIST **out)
 {
     ndisemu_pool *pool;
     *out = NULL;
@@ -108,9 +118,9 @@ int ndisemu_allocate_nb_and_nbl(ndisemu_kernel *k, void *handle, uint16_t contex
     if (check_context_sizes(k, context_size, context_backfill, MEMORY_ALLOCATION_ALIGNMENT) ||
         ndisemu_nb_validate(k, chain, data_offset, data_length))
         return NDISEMU_BUGCHECK;
-    *out = carve_nbl(k, pool, context_size, context_backfill, NDISEMU_ORIGIN_POOL);
+    *out = carve_nbl(k, pool, context_size, context_backfill, origin);
     if (!*out)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     ndisemu_nb_fill((*out)->FirstNetBuffer, chain, data_offset, data_length);
     return NDISEMU_OK;
 }
@@ -135,12 +145,13 @@ static const char *nbl_free_rule(uint32_t origin)
 int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
 {
     ndisemu_nbl_private *priv;
-    if (!ndisemu_check_free(k, nbl, NDISEMU_KIND_NBL, "NET_BUFFER_LIST freed twice"))
+    ndisemu_rec *r = ndisemu_check_free(k, nbl, NDISEMU_KIND_NBL, "NET_BUFFER_LIST freed twice");
+    if (!r)
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
-    if (priv->origin != origin)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, priv->origin,
-                                origin, NDISEMU_KIND_NBL, nbl, nbl_free_rule(priv->origin));
+    priv = &r->u.nbl;
+    if (r->origin != origin)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin,
+                                origin, NDISEMU_KIND_NBL, nbl, nbl_free_rule(r->origin));
     if (nbl->ChildRefCount != 0)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CHILDREN_OUTSTANDING,
                                 (uint64_t)(int64_t)nbl->ChildRefCount, 0, NDISEMU_KIND_NBL, nbl,
@@ -156,30 +167,54 @@ int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t ori
     return NDISEMU_OK;
 }
 
+/* The preallocated NB of a block goes with it: it must not carry retreat
+ * MDLs (they would leak).  Found through the block's records, not through
+ * NB links a driver may have changed. */
+static int check_inner_retreats(ndisemu_kernel *k, ndisemu_rec *block)
+{
+    uint32_t id;
+    for (id = block->next; id; id = ndisemu_rec_at(k, id)->next) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->kind == NDISEMU_KIND_NB && inner->state == NDISEMU_STATE_LIVE &&
+            inner->u.nb.retreat_mdls)
+            return ndisemu_retreat_leak(k, ndisemu_rec_payload(k, inner));
+    }
+    return NDISEMU_OK;
+}
+
+/* Frees a pool NBL's block (NdisFreeNetBufferList, FwpsFreeNetBufferList0):
+ * NBs the caller attached with NdisAllocateNetBuffer are left alone; the
+ * preallocated ones are inner objects and go with the block. */
+int ndisemu_free_pool_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
+{
+    ndisemu_rec *r;
+    if (ndisemu_check_nbl_free(k, nbl, origin))
+        return NDISEMU_BUGCHECK;
+    r = ndisemu_rec_of(k, nbl);
+    if (check_inner_retreats(k, r) || ndisemu_check_release(k, r))
+        return NDISEMU_BUGCHECK;
+    r->u.nbl.pool->live--;
+    ndisemu_block_free(k, nbl, r->u.nbl.pool);
+    return NDISEMU_OK;
+}
+
 int ndisemu_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
-    ndisemu_nbl_private *priv;
-    ndisemu_header *h;
-    NET_BUFFER *nb;
-    int64_t limit;
-    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_POOL))
-        return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
-    /* The preallocated NB goes with the block: it must not carry retreat MDLs. */
-    h = ndisemu_header_of(nbl);
-    limit = k->stats.live[NDISEMU_KIND_NB];
-    for (nb = nbl->FirstNetBuffer; nb && limit-- > 0; nb = nb->Next) {
-        if (ndisemu_object_kind(k, nb) != NDISEMU_KIND_NB)
-            break;
-        if (ndisemu_header_of(nb)->self - ndisemu_header_of(nb)->outer == h->self &&
-            ndisemu_nb_private_of(nb)->retreat_mdls)
-            return ndisemu_retreat_leak(k, nb);
+    NDISEMU_CALL(k, "NdisFreeNetBufferList");
+    return ndisemu_free_pool_nbl(k, nbl, NDISEMU_ORIGIN_POOL);
+}
+
+void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl)
+{
+    ndisemu_nbl_private *priv = &nbl->u.nbl;
+    if (priv->pins_taken)
+        ndisemu_unpin_all(k, nbl);
+    ndisemu_ids_release(&priv->owned);
+    if (priv->context_ops) {
+        free(priv->context_ops);
+        priv->context_ops = NULL;
     }
-    /* NBs the caller attached with NdisAllocateNetBuffer are left alone;
-     * the preallocated ones are inner objects and go with the block. */
-    ((ndisemu_pool *)priv->pool)->live--;
-    ndisemu_block_free(k, nbl, priv->pool);
-    return NDISEMU_OK;
+    priv->context_depth = 0;
 }
 
 int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t size,
@@ -187,13 +222,15 @@ int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16
 {
     ndisemu_nbl_private *priv;
     NET_BUFFER_LIST_CONTEXT *ctx, *fresh;
-    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
+    ndisemu_rec *r;
+    NDISEMU_CALL(k, "NdisAllocateNetBufferListContext");
+    if (ndisemu_check_irql(k) || !(r = ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL)))
         return NDISEMU_BUGCHECK;
     /* This call only asks for sizeof(void *) multiples (a documented
      * contradiction with the pool's MEMORY_ALLOCATION_ALIGNMENT). */
     if (check_context_sizes(k, size, backfill, sizeof(void *)))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
+    priv = &r->u.nbl;
     ctx = nbl->Context;
     if (ctx && !ndisemu_check_object(k, ctx, NDISEMU_KIND_CONTEXT))
         return NDISEMU_BUGCHECK;
@@ -201,6 +238,9 @@ int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER,
                                 priv->context_depth, 0, NDISEMU_KIND_NBL, nbl,
                                 "more nested context allocations than ndisemu tracks (32)");
+    if (!priv->context_ops &&
+        !(priv->context_ops = malloc(NDISEMU_CONTEXT_STACK * sizeof *priv->context_ops)))
+        return NDISEMU_NO_MEMORY;
     if (ctx && ctx->Offset >= size) {
         ctx->Offset -= size;
         priv->context_ops[priv->context_depth++] = size;
@@ -209,7 +249,7 @@ int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16
     fresh = ndisemu_block_alloc(k, sizeof *fresh + size + backfill, NDISEMU_KIND_CONTEXT, tag,
                                 NULL);
     if (!fresh)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     fresh->Next = ctx;
     fresh->Size = (USHORT)(size + backfill);
     fresh->Offset = backfill;
@@ -222,11 +262,12 @@ int ndisemu_free_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t s
 {
     ndisemu_nbl_private *priv;
     NET_BUFFER_LIST_CONTEXT *ctx;
-    ndisemu_header *h;
+    ndisemu_rec *h;
     uint32_t top;
-    if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
+    NDISEMU_CALL(k, "NdisFreeNetBufferListContext");
+    if (ndisemu_check_irql(k) || !(h = ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL)))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
+    priv = &h->u.nbl;
     if (!priv->context_depth)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CONTEXT_ORDER, size, 0,
                                 NDISEMU_KIND_NBL, nbl,
@@ -243,7 +284,7 @@ int ndisemu_free_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t s
     if (!h)
         return NDISEMU_BUGCHECK;
     if ((uint32_t)ctx->Offset + size > ctx->Size ||
-        ((top & NDISEMU_CTX_NEW_BLOCK) && (h->outer || ctx->Size - ctx->Offset != size)))
+        ((top & NDISEMU_CTX_NEW_BLOCK) && (ndisemu_is_inner(h) || ctx->Size - ctx->Offset != size)))
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CONTEXT_ORDER, ctx->Offset,
                                 ctx->Size, NDISEMU_KIND_CONTEXT, ctx,
                                 "context block's Offset/Size no longer match the allocations");
@@ -260,6 +301,7 @@ int ndisemu_free_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t s
 int ndisemu_pool_from_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, void **out)
 {
     *out = NULL;
+    NDISEMU_CALL(k, "NdisGetPoolFromNetBufferList");
     if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nbl, NDISEMU_KIND_NBL))
         return NDISEMU_BUGCHECK;
     *out = nbl->NdisPoolHandle;
@@ -269,6 +311,7 @@ int ndisemu_pool_from_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, void **out)
 int ndisemu_pool_from_nb(ndisemu_kernel *k, NET_BUFFER *nb, void **out)
 {
     *out = NULL;
+    NDISEMU_CALL(k, "NdisGetPoolFromNetBuffer");
     if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nb, NDISEMU_KIND_NB))
         return NDISEMU_BUGCHECK;
     *out = nb->NdisPoolHandle;
@@ -277,34 +320,20 @@ int ndisemu_pool_from_nb(ndisemu_kernel *k, NET_BUFFER *nb, void **out)
 
 /* ---- build_nbl / free_built ------------------------------------------- */
 
-/* Releases an MDL the helper (or a retreat's default allocator) made, with
- * the data block it owns. */
-static void free_owned_mdl(ndisemu_kernel *k, MDL *mdl)
-{
-    ndisemu_mdl_private *priv = ndisemu_mdl_private_of(mdl);
-    if (priv->buffer)
-        ndisemu_block_free(k, priv->buffer, NULL);
-    ndisemu_block_free(k, mdl, NULL);
-}
+static void release_built(ndisemu_kernel *k, ndisemu_rec *r, const ndisemu_ids *retreat);
 
-/* Frees what build_nbl allocated for one NB's chain. */
-static void free_built_chain(ndisemu_kernel *k, MDL *chain)
+/* Records one object build_nbl made, for free_built to release. */
+static int own(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const void *object)
 {
-    while (chain) {
-        MDL *next = chain->Next;
-        uint32_t origin = ndisemu_mdl_private_of(chain)->origin;
-        if (!ndisemu_header_of(chain)->outer &&
-            (origin == NDISEMU_ORIGIN_BUILT || origin == NDISEMU_ORIGIN_RETREAT))
-            free_owned_mdl(k, chain);
-        chain = next;
-    }
+    return ndisemu_ids_push(&ndisemu_nbl_private_of(k, nbl)->owned, ndisemu_rec_of(k, object)->id);
 }
 
 /* One NB's chain: data_offset bytes of pattern-filled backfill, then the
  * payload, split into MDLs of mdl_sizes[0], [1], ... (the last repeated),
- * each over its own data block. */
-static int build_chain(ndisemu_kernel *k, const uint8_t *payload, uint64_t length,
-                       const uint32_t *sizes, uint32_t nsizes, uint32_t data_offset, MDL **out)
+ * each over its own data block.  Every MDL is recorded as the NBL's. */
+static int build_chain(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const uint8_t *payload,
+                       uint64_t length, const uint32_t *sizes, uint32_t nsizes,
+                       uint32_t data_offset, MDL **out)
 {
     uint64_t total = data_offset + length, done = 0;
     uint32_t index = 0;
@@ -314,6 +343,7 @@ static int build_chain(ndisemu_kernel *k, const uint8_t *payload, uint64_t lengt
         uint64_t piece = nsizes ? sizes[index < nsizes ? index : nsizes - 1] : total;
         uint8_t *data;
         MDL *mdl;
+        ndisemu_rec *r;
         uint64_t i;
         if (piece > total - done)
             piece = total - done;
@@ -321,16 +351,22 @@ static int build_chain(ndisemu_kernel *k, const uint8_t *payload, uint64_t lengt
         mdl = data ? ndisemu_block_alloc(k, ndisemu_mdl_bytes(
                                              (uint32_t)ndisemu_span_pages(data, piece)),
                                          NDISEMU_KIND_MDL, BUILT_TAG, NULL) : NULL;
+        if (mdl && !own(k, nbl, mdl)) {
+            ndisemu_block_free(k, mdl, NULL);
+            mdl = NULL;
+            k->alloc_refused = 0;
+        }
         if (!mdl) {
+            int rc = ndisemu_alloc_rc(k);
             if (data)
                 ndisemu_block_free(k, data, NULL);
-            free_built_chain(k, head);
-            return NDISEMU_NO_MEMORY;
+            return rc;
         }
         ndisemu_mdl_init_built(k, mdl, data, (uint32_t)piece);
-        ndisemu_mdl_private_of(mdl)->origin = NDISEMU_ORIGIN_BUILT;
-        ndisemu_mdl_private_of(mdl)->length = (uint32_t)piece;
-        ndisemu_mdl_private_of(mdl)->buffer = data;
+        r = ndisemu_rec_of(k, mdl);
+        r->origin = NDISEMU_ORIGIN_BUILT;
+        r->u.mdl.length = (uint32_t)piece;
+        r->u.mdl.buffer = ndisemu_rec_of(k, data)->id;
         for (i = 0; i < piece; i++) {
             uint64_t at = done + i;
             /* backfill gets a non-zero pattern, the rest is the payload */
@@ -357,6 +393,7 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *handle, void *nb_handle, uint32_t
     int rc;
 
     *out = NULL;
+    NDISEMU_CALL(k, "build_nbl");
     if (ndisemu_check_irql(k) || !(pool = ndisemu_check_pool(k, handle, NDISEMU_KIND_NBL_POOL)) ||
         !(nb_pool = ndisemu_check_pool(k, nb_handle, NDISEMU_KIND_NB_POOL)))
         return NDISEMU_BUGCHECK;
@@ -366,14 +403,14 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *handle, void *nb_handle, uint32_t
                                 "build_nbl needs pools without a DataSize");
     nbl = carve_nbl(k, pool, 0, 0, NDISEMU_ORIGIN_BUILT);
     if (!nbl)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     /* A pool that preallocates an NB: the first payload goes into it. */
     link = &nbl->FirstNetBuffer;
     if (nbl->FirstNetBuffer) {
         MDL *chain = NULL;
         if (count) {
-            rc = build_chain(k, payloads[0], lengths[0], mdl_sizes, n_mdl_sizes, data_offset,
-                             &chain);
+            rc = build_chain(k, nbl, payloads[0], lengths[0], mdl_sizes, n_mdl_sizes,
+                             data_offset, &chain);
             if (rc)
                 goto fail;
             ndisemu_nb_fill(nbl->FirstNetBuffer, chain, chain ? data_offset : 0,
@@ -387,19 +424,26 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *handle, void *nb_handle, uint32_t
     for (i = first; i < count; i++) {
         MDL *chain = NULL;
         NET_BUFFER *nb;
-        rc = build_chain(k, payloads[i], lengths[i], mdl_sizes, n_mdl_sizes, data_offset, &chain);
+        ndisemu_rec *r;
+        rc = build_chain(k, nbl, payloads[i], lengths[i], mdl_sizes, n_mdl_sizes, data_offset,
+                         &chain);
         if (rc)
             goto fail;
         nb = ndisemu_block_alloc(k, ndisemu_nb_object_bytes(0), NDISEMU_KIND_NB, nb_pool->tag,
                                  nb_pool);
+        if (nb && !own(k, nbl, nb)) {
+            ndisemu_block_free(k, nb, nb_pool);
+            nb = NULL;
+            k->alloc_refused = 0;
+        }
         if (!nb) {
-            free_built_chain(k, chain);
-            rc = NDISEMU_NO_MEMORY;
+            rc = ndisemu_alloc_rc(k);
             goto fail;
         }
-        nb->NdisPoolHandle = nb_pool;
-        ndisemu_nb_private_of(nb)->origin = NDISEMU_ORIGIN_BUILT;
-        ndisemu_nb_private_of(nb)->pool = nb_pool;
+        r = ndisemu_rec_of(k, nb);
+        nb->NdisPoolHandle = nb_pool->handle;
+        r->origin = NDISEMU_ORIGIN_BUILT;
+        r->u.nb.pool = nb_pool;
         nb_pool->live++;
         ndisemu_nb_fill(nb, chain, chain ? data_offset : 0, chain ? lengths[i] : 0);
         *link = nb;
@@ -409,32 +453,94 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *handle, void *nb_handle, uint32_t
     return NDISEMU_OK;
 fail:
     /* Roll back: nothing the helper allocated survives a failed call. */
-    ndisemu_nbl_private_of(nbl)->origin = NDISEMU_ORIGIN_BUILT;
-    ndisemu_free_built(k, nbl);
-    return NDISEMU_NO_MEMORY;
+    {
+        ndisemu_ids none = { 0 };
+        release_built(k, ndisemu_rec_of(k, nbl), &none);
+    }
+    return rc;
+}
+
+/* Adds the default-allocator retreat MDLs found on one NB's chain to the
+ * objects free_built releases: each live, each once (marked), and the walk
+ * never follows a pointer that is not a live MDL. */
+static int collect_retreat_mdls(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t mark,
+                                ndisemu_ids *out)
+{
+    int64_t budget = k->stats.live[NDISEMU_KIND_MDL];
+    MDL *m;
+    for (m = nb->MdlChain; m && budget-- > 0; m = m->Next) {
+        ndisemu_rec *r = ndisemu_live_rec(k, m, NDISEMU_KIND_MDL);
+        if (!r)
+            break;
+        if (r->origin == NDISEMU_ORIGIN_RETREAT && !ndisemu_is_inner(r) && r->mark != mark) {
+            r->mark = mark;
+            if (!ndisemu_ids_push(out, r->id))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Frees what build_nbl recorded and the retreat MDLs collected: no checks. */
+static void release_built(ndisemu_kernel *k, ndisemu_rec *r, const ndisemu_ids *retreat)
+{
+    ndisemu_ids *owned = &r->u.nbl.owned;
+    uint32_t i;
+    for (i = 0; i < retreat->count; i++)
+        ndisemu_free_owned_mdl(k, ndisemu_rec_at(k, retreat->ids[i]));
+    for (i = 0; i < owned->count; i++) {
+        ndisemu_rec *o = ndisemu_rec_at(k, owned->ids[i]);
+        if (o->kind == NDISEMU_KIND_MDL) {
+            ndisemu_free_owned_mdl(k, o);
+        } else {
+            o->u.nb.pool->live--;
+            ndisemu_block_free(k, ndisemu_rec_payload(k, o), o->u.nb.pool);
+        }
+    }
+    r->u.nbl.pool->live--;
+    ndisemu_block_free(k, ndisemu_rec_payload(k, r), r->u.nbl.pool);
 }
 
 int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
-    ndisemu_nbl_private *priv;
-    NET_BUFFER *nb;
-    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_BUILT) || ndisemu_check_nbl(k, nbl))
+    ndisemu_ids retreat = { 0 }, *owned;
+    ndisemu_rec *r;
+    uint32_t i, id, mark;
+    int rc = NDISEMU_OK;
+
+    NDISEMU_CALL(k, "free_built");
+    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_BUILT))
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nbl_private_of(nbl);
-    nb = nbl->FirstNetBuffer;
-    while (nb) {
-        NET_BUFFER *next = nb->Next;
-        free_built_chain(k, nb->MdlChain);
-        /* the preallocated NB (an inner object) goes with the NBL's block */
-        if (!ndisemu_header_of(nb)->outer &&
-            ndisemu_nb_private_of(nb)->origin == NDISEMU_ORIGIN_BUILT) {
-            ndisemu_pool *nb_pool = ndisemu_nb_private_of(nb)->pool;
-            nb_pool->live--;
-            ndisemu_block_free(k, nb, nb_pool);
-        }
-        nb = next;
+    r = ndisemu_rec_of(k, nbl);
+    owned = &r->u.nbl.owned;
+    /* What it releases is what build_nbl recorded, however the caller has
+     * relinked NBs and MDLs since: each object once, never one reached
+     * through a link.  The retreat MDLs NDIS's default allocator put at the
+     * head of its NBs' chains go too (they would leak otherwise). */
+    mark = ndisemu_new_mark(k);
+    for (i = 0; i < owned->count && rc == NDISEMU_OK; i++) {
+        ndisemu_rec *o = ndisemu_rec_at(k, owned->ids[i]);
+        if (o->kind == NDISEMU_KIND_NB &&
+            !collect_retreat_mdls(k, ndisemu_rec_payload(k, o), mark, &retreat))
+            rc = NDISEMU_NO_MEMORY;
     }
-    ((ndisemu_pool *)priv->pool)->live--;
-    ndisemu_block_free(k, nbl, priv->pool);
-    return NDISEMU_OK;
+    for (id = r->next; id && rc == NDISEMU_OK; id = ndisemu_rec_at(k, id)->next)
+        if (ndisemu_rec_at(k, id)->kind == NDISEMU_KIND_NB &&     /* the preallocated NB */
+            !collect_retreat_mdls(k, ndisemu_rec_payload(k, ndisemu_rec_at(k, id)), mark,
+                                  &retreat))
+            rc = NDISEMU_NO_MEMORY;
+    /* Nothing changes unless every object may go. */
+    for (i = 0; i < owned->count && rc == NDISEMU_OK; i++) {
+        ndisemu_rec *o = ndisemu_rec_at(k, owned->ids[i]);
+        rc = o->kind == NDISEMU_KIND_MDL ? ndisemu_check_owned_mdl_release(k, o)
+                                         : ndisemu_check_release(k, o);
+    }
+    for (i = 0; i < retreat.count && rc == NDISEMU_OK; i++)
+        rc = ndisemu_check_owned_mdl_release(k, ndisemu_rec_at(k, retreat.ids[i]));
+    if (rc == NDISEMU_OK)
+        rc = ndisemu_check_release(k, r);
+    if (rc == NDISEMU_OK)
+        release_built(k, r, &retreat);
+    ndisemu_ids_release(&retreat);
+    return rc;
 }

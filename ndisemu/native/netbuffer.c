@@ -23,17 +23,17 @@ uint64_t ndisemu_nb_object_bytes(uint32_t data_size)
     return ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN) + ndisemu_nb_data_parts(data_size);
 }
 
-void ndisemu_nb_attach_data(ndisemu_kernel *k, ndisemu_header *outer, uint8_t **cursor,
+void ndisemu_nb_attach_data(ndisemu_kernel *k, void *block, uint8_t **cursor,
                             NET_BUFFER *nb, uint32_t data_size, uint32_t tag)
 {
-    MDL *mdl = ndisemu_inner_object(k, outer, cursor, ndisemu_mdl_bytes(max_pages(data_size)),
+    MDL *mdl = ndisemu_inner_object(k, block, cursor, ndisemu_mdl_bytes(max_pages(data_size)),
                                     NDISEMU_KIND_MDL, tag);
-    uint8_t *data = ndisemu_inner_object(k, outer, cursor, data_size, NDISEMU_KIND_DATA, tag);
-    ndisemu_mdl_private *priv = ndisemu_mdl_private_of(mdl);
+    uint8_t *data = ndisemu_inner_object(k, block, cursor, data_size, NDISEMU_KIND_DATA, tag);
+    ndisemu_rec *r = ndisemu_rec_of(k, mdl);
     ndisemu_mdl_init_built(k, mdl, data, data_size);
-    priv->origin = NDISEMU_ORIGIN_PREALLOCATED;
-    priv->length = data_size;
-    priv->buffer = data;
+    r->origin = NDISEMU_ORIGIN_PREALLOCATED;
+    r->u.mdl.length = data_size;
+    /* the data is an inner object: it goes with the block, not with the MDL */
     /* [UNSPEC] initial data space of an NB that comes with data: ndisemu
      * makes the whole buffer used data (DataOffset 0, DataLength DataSize). */
     ndisemu_nb_fill(nb, mdl, 0, data_size);
@@ -76,20 +76,20 @@ void ndisemu_nb_fill(NET_BUFFER *nb, MDL *chain, uint32_t data_offset, uint64_t 
 
 static NET_BUFFER *carve_nb(ndisemu_kernel *k, ndisemu_pool *pool, uint32_t origin)
 {
-    NET_BUFFER *nb = ndisemu_block_alloc(k, ndisemu_nb_object_bytes(pool->data_size),
-                                         NDISEMU_KIND_NB, pool->tag, pool);
-    ndisemu_header *h;
+    ndisemu_rec *r = ndisemu_alloc(k, ndisemu_nb_object_bytes(pool->data_size), NDISEMU_KIND_NB,
+                                   pool->tag, pool, UINT64_MAX);
+    NET_BUFFER *nb;
     uint8_t *cursor;
-    if (!nb)
+    if (!r)
         return NULL;
-    h = ndisemu_header_of(nb);
-    h->size = NDISEMU_NB_BYTES;
+    nb = ndisemu_rec_payload(k, r);
+    ndisemu_rec_set_size(k, r, NDISEMU_NB_BYTES);
     cursor = (uint8_t *)nb + ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN);
-    nb->NdisPoolHandle = pool;
-    ndisemu_nb_private_of(nb)->origin = origin;
-    ndisemu_nb_private_of(nb)->pool = pool;
+    nb->NdisPoolHandle = pool->handle;
+    r->origin = origin;
+    r->u.nb.pool = pool;
     if (pool->data_size)
-        ndisemu_nb_attach_data(k, h, &cursor, nb, pool->data_size, pool->tag);
+        ndisemu_nb_attach_data(k, nb, &cursor, nb, pool->data_size, pool->tag);
     pool->live++;
     return nb;
 }
@@ -99,6 +99,7 @@ int ndisemu_allocate_nb(ndisemu_kernel *k, void *handle, MDL *chain, uint32_t da
 {
     ndisemu_pool *pool;
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateNetBuffer");
     if (ndisemu_check_irql(k) || !(pool = ndisemu_check_pool(k, handle, NDISEMU_KIND_NB_POOL)))
         return NDISEMU_BUGCHECK;
     if (pool->data_size)
@@ -109,7 +110,7 @@ int ndisemu_allocate_nb(ndisemu_kernel *k, void *handle, MDL *chain, uint32_t da
         return NDISEMU_BUGCHECK;
     *out = carve_nb(k, pool, NDISEMU_ORIGIN_POOL);
     if (!*out)
-        return NDISEMU_NO_MEMORY;
+        return ndisemu_alloc_rc(k);
     ndisemu_nb_fill(*out, chain, data_offset, data_length);
     return NDISEMU_OK;
 }
@@ -118,6 +119,7 @@ int ndisemu_allocate_nb_mdl_and_data(ndisemu_kernel *k, void *handle, NET_BUFFER
 {
     ndisemu_pool *pool;
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateNetBufferMdlAndData");
     if (ndisemu_check_irql(k) || !(pool = ndisemu_check_pool(k, handle, NDISEMU_KIND_NB_POOL)))
         return NDISEMU_BUGCHECK;
     if (!pool->data_size)
@@ -125,7 +127,7 @@ int ndisemu_allocate_nb_mdl_and_data(ndisemu_kernel *k, void *handle, NET_BUFFER
                                 NDISEMU_KIND_NB_POOL, handle,
                                 "pool was created with DataSize 0: no data to allocate");
     *out = carve_nb(k, pool, NDISEMU_ORIGIN_MDL_AND_DATA);
-    return *out ? NDISEMU_OK : NDISEMU_NO_MEMORY;
+    return *out ? NDISEMU_OK : ndisemu_alloc_rc(k);
 }
 
 static const char *nb_free_rule(uint32_t origin)
@@ -144,21 +146,21 @@ static const char *nb_free_rule(uint32_t origin)
 
 int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
 {
-    ndisemu_header *h;
-    ndisemu_nb_private *priv;
-    h = ndisemu_check_free(k, nb, NDISEMU_KIND_NB, "NET_BUFFER freed twice");
-    if (!h)
+    ndisemu_rec *r;
+    NDISEMU_CALL(k, "NdisFreeNetBuffer");
+    r = ndisemu_check_free(k, nb, NDISEMU_KIND_NB, "NET_BUFFER freed twice");
+    if (!r)
         return NDISEMU_BUGCHECK;
-    priv = ndisemu_nb_private_of(nb);
-    if (h->outer || (priv->origin != NDISEMU_ORIGIN_POOL &&
-                     priv->origin != NDISEMU_ORIGIN_MDL_AND_DATA))
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, priv->origin, 0,
-                                NDISEMU_KIND_NB, nb,
-                                nb_free_rule(priv->origin));
-    if (priv->retreat_mdls)
+    if (ndisemu_is_inner(r) || (r->origin != NDISEMU_ORIGIN_POOL &&
+                                r->origin != NDISEMU_ORIGIN_MDL_AND_DATA))
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin, 0,
+                                NDISEMU_KIND_NB, nb, nb_free_rule(r->origin));
+    if (r->u.nb.retreat_mdls)
         return ndisemu_retreat_leak(k, nb);
-    ((ndisemu_pool *)priv->pool)->live--;
-    ndisemu_block_free(k, nb, priv->pool);
+    if (ndisemu_check_release(k, r))
+        return NDISEMU_BUGCHECK;
+    r->u.nb.pool->live--;
+    ndisemu_block_free(k, nb, r->u.nb.pool);
     return NDISEMU_OK;
 }
 
@@ -168,7 +170,7 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
 int ndisemu_retreat_leak(ndisemu_kernel *k, NET_BUFFER *nb)
 {
     return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE,
-                            ndisemu_nb_private_of(nb)->retreat_mdls, 0, NDISEMU_KIND_NB, nb,
+                            ndisemu_nb_private_of(k, nb)->retreat_mdls, 0, NDISEMU_KIND_NB, nb,
                             "NB still holds MDLs a retreat allocated: advance it back with "
                             "FreeMdl before freeing (they would leak)");
 }
@@ -177,6 +179,7 @@ int ndisemu_adjust_current_mdl(ndisemu_kernel *k, NET_BUFFER *nb)
 {
     MDL *current;
     uint32_t in_mdl;
+    NDISEMU_CALL(k, "NdisAdjustNetBufferCurrentMdl");
     if (ndisemu_check_irql(k) || !ndisemu_check_object(k, nb, NDISEMU_KIND_NB))
         return NDISEMU_BUGCHECK;
     if (ndisemu_check_chain(k, nb->MdlChain, nb) < 0)

@@ -1,9 +1,12 @@
 /*
  * pool.c - NET_BUFFER_LIST and NET_BUFFER pools (NdisAllocateNetBufferListPool,
- * NdisAllocateNetBufferPool and their frees).  A pool is a block whose
- * payload is an ndisemu_pool descriptor; the handle is its address.  Each
- * pool keeps a lookaside list of freed object blocks, which the VERIFY flag
- * (revision 2) turns off so that freed objects stay inaccessible.
+ * NdisAllocateNetBufferPool and their frees).  A pool is a block in the
+ * arena, whose address is the handle and whose payload holds a copy of the
+ * caller's parameters (for dumps); the descriptor the core uses is in the
+ * block's record, where no driver write reaches it.  Each pool keeps a
+ * lookaside list of freed object blocks, which the VERIFY flag (revision 2)
+ * replaces with a quarantine, so that freed objects stay inaccessible and
+ * writes to them are found (BugCheck 0xD5) when the quarantine is scanned.
  */
 #include "kernel.h"
 
@@ -32,7 +35,24 @@ static int check_header(ndisemu_kernel *k, const NDIS_OBJECT_HEADER *hdr, uint32
 
 ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind)
 {
-    return ndisemu_check_object(k, pool, kind) ? (ndisemu_pool *)pool : NULL;
+    ndisemu_rec *r = ndisemu_check_object(k, pool, kind);
+    return r ? &r->u.pool : NULL;
+}
+
+/* A new pool block, its payload a copy of the parameters; the descriptor
+ * in its record, for the caller to fill. */
+static ndisemu_pool *new_pool(ndisemu_kernel *k, const void *params, uint32_t size, int kind,
+                              uint32_t tag)
+{
+    void *handle = ndisemu_block_alloc(k, size, (uint16_t)kind, tag, NULL);
+    ndisemu_pool *pool;
+    if (!handle)
+        return NULL;
+    memcpy(handle, params, size);
+    pool = &ndisemu_rec_of(k, handle)->u.pool;
+    pool->kind = (uint32_t)kind;
+    pool->handle = handle;
+    return pool;
 }
 
 int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARAMETERS *params,
@@ -43,6 +63,7 @@ int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARA
     uint32_t flags = 0;
 
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateNetBufferListPool");
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     if (check_header(k, hdr, NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
@@ -62,11 +83,10 @@ int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARA
     if (flags & ~(uint32_t)NET_BUFFER_LIST_POOL_FLAG_VERIFY)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
                                 NDISEMU_KIND_NBL_POOL, NULL, "Flags has undefined bits set");
-    pool = ndisemu_block_alloc(k, sizeof *pool, NDISEMU_KIND_NBL_POOL,
-                               params->PoolTag ? params->PoolTag : POOL_TAG_NBL, NULL);
+    pool = new_pool(k, params, sizeof *params, NDISEMU_KIND_NBL_POOL,
+                    params->PoolTag ? params->PoolTag : POOL_TAG_NBL);
     if (!pool)
-        return NDISEMU_NO_MEMORY;
-    pool->kind = NDISEMU_KIND_NBL_POOL;
+        return ndisemu_alloc_rc(k);
     pool->protocol_id = params->ProtocolId;
     pool->allocate_nb = params->fAllocateNetBuffer ? 1 : 0;
     pool->context_size = params->ContextSize;
@@ -76,8 +96,8 @@ int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARA
     pool->is_default = (uint32_t)is_default;
     pool->object_bytes = ndisemu_nbl_object_bytes(pool, pool->context_size);
     if (is_default)
-        k->default_nbl_pool = pool;
-    *out = pool;
+        k->default_nbl_pool = pool->handle;
+    *out = pool->handle;
     return NDISEMU_OK;
 }
 
@@ -89,6 +109,7 @@ int ndisemu_allocate_nb_pool(ndisemu_kernel *k, const NET_BUFFER_POOL_PARAMETERS
     uint32_t flags = 0;
 
     *out = NULL;
+    NDISEMU_CALL(k, "NdisAllocateNetBufferPool");
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     if (check_header(k, hdr, NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1,
@@ -99,28 +120,28 @@ int ndisemu_allocate_nb_pool(ndisemu_kernel *k, const NET_BUFFER_POOL_PARAMETERS
     if (flags & ~(uint32_t)NET_BUFFER_POOL_FLAG_VERIFY)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
                                 NDISEMU_KIND_NB_POOL, NULL, "Flags has undefined bits set");
-    pool = ndisemu_block_alloc(k, sizeof *pool, NDISEMU_KIND_NB_POOL,
-                               params->PoolTag ? params->PoolTag : POOL_TAG_NB, NULL);
+    pool = new_pool(k, params, sizeof *params, NDISEMU_KIND_NB_POOL,
+                    params->PoolTag ? params->PoolTag : POOL_TAG_NB);
     if (!pool)
-        return NDISEMU_NO_MEMORY;
-    pool->kind = NDISEMU_KIND_NB_POOL;
+        return ndisemu_alloc_rc(k);
     pool->tag = params->PoolTag;
     pool->data_size = params->DataSize;
     pool->flags = flags;
     pool->is_default = (uint32_t)is_default;
     pool->object_bytes = ndisemu_nb_object_bytes(params->DataSize);
     if (is_default)
-        k->default_nb_pool = pool;
-    *out = pool;
+        k->default_nb_pool = pool->handle;
+    *out = pool->handle;
     return NDISEMU_OK;
 }
 
 static int free_pool(ndisemu_kernel *k, void *handle, int kind)
 {
+    ndisemu_rec *r = ndisemu_check_free(k, handle, kind, "pool freed twice");
     ndisemu_pool *pool;
-    if (!ndisemu_check_free(k, handle, kind, "pool freed twice"))
+    if (!r)
         return NDISEMU_BUGCHECK;
-    pool = handle;
+    pool = &r->u.pool;
     if (pool->is_default)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, 0, 0,
                                 (uint32_t)kind, handle,
@@ -134,18 +155,24 @@ static int free_pool(ndisemu_kernel *k, void *handle, int kind)
         k->bug.parameters[1] = 1;
         return NDISEMU_BUGCHECK;
     }
+    /* A VERIFY pool's quarantine is scanned at the latest when the pool
+     * goes: a write into a freed object since its free is 0xD5. */
+    if (ndisemu_scan_pool_quarantine(k, pool))
+        return NDISEMU_BUGCHECK;
     ndisemu_release_lookaside(k, pool);
-    ndisemu_block_free(k, pool, NULL);
+    ndisemu_block_free(k, handle, NULL);
     return NDISEMU_OK;
 }
 
 int ndisemu_free_nbl_pool(ndisemu_kernel *k, void *pool)
 {
+    NDISEMU_CALL(k, "NdisFreeNetBufferListPool");
     return free_pool(k, pool, NDISEMU_KIND_NBL_POOL);
 }
 
 int ndisemu_free_nb_pool(ndisemu_kernel *k, void *pool)
 {
+    NDISEMU_CALL(k, "NdisFreeNetBufferPool");
     return free_pool(k, pool, NDISEMU_KIND_NB_POOL);
 }
 
@@ -155,6 +182,6 @@ int ndisemu_pool_info(ndisemu_kernel *k, void *handle, ndisemu_pool *out)
     if (kind != NDISEMU_KIND_NBL_POOL && kind != NDISEMU_KIND_NB_POOL)
         return ndisemu_check_object(k, handle, NDISEMU_KIND_NBL_POOL) ? NDISEMU_OK
                                                                       : NDISEMU_BUGCHECK;
-    *out = *(ndisemu_pool *)handle;
+    *out = ndisemu_rec_of(k, handle)->u.pool;
     return NDISEMU_OK;
 }

@@ -20,6 +20,16 @@ int ndisemu_bugcheck(ndisemu_kernel *k, uint32_t code, uint64_t p1, uint64_t p3,
     k->bug.object_kind = kind;
     k->bug.object = shown;
     k->bug.rule = rule;
+    k->bug.call = k->call;
+    k->bug.detail[0] = 0;
+    return NDISEMU_BUGCHECK;
+}
+
+int ndisemu_stop(ndisemu_kernel *k, uint32_t code, const uint64_t parameters[4], uint32_t kind,
+                 const void *object, const char *rule)
+{
+    ndisemu_bugcheck(k, code, 0, 0, 0, kind, object, rule);
+    memcpy(k->bug.parameters, parameters, sizeof k->bug.parameters);
     return NDISEMU_BUGCHECK;
 }
 
@@ -30,7 +40,7 @@ int ndisemu_irql_bug(ndisemu_kernel *k)
                             "called above its maximum IRQL (DISPATCH_LEVEL)");
 }
 
-ndisemu_header *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int kind)
+ndisemu_rec *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int kind)
 {
     int found;
     if (!p) {
@@ -40,7 +50,7 @@ ndisemu_header *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int 
     }
     found = ndisemu_object_kind(k, p);
     if (found == kind)
-        return ndisemu_header_of(p);
+        return ndisemu_rec_of(k, p);
     if (found == -kind)
         ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_USE_AFTER_FREE, (uint64_t)kind,
                          (uint64_t)kind, (uint32_t)kind, p, "object used after it was freed");
@@ -51,23 +61,71 @@ ndisemu_header *ndisemu_check_object_slow(ndisemu_kernel *k, const void *p, int 
     return NULL;
 }
 
-ndisemu_header *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind, const char *twice)
+ndisemu_rec *ndisemu_check_free(ndisemu_kernel *k, const void *p, int kind, const char *twice)
 {
-    ndisemu_header *h;
+    ndisemu_rec *r;
     if (ndisemu_check_irql(k))
         return NULL;
-    h = ndisemu_check_object(k, p, kind);
-    if (!h && k->bug.code == BUGCODE_NDIS_DRIVER &&
+    r = ndisemu_check_object(k, p, kind);
+    if (!r && k->bug.code == BUGCODE_NDIS_DRIVER &&
         k->bug.parameters[0] == NDISEMU_BUG_USE_AFTER_FREE) {
         k->bug.parameters[0] = NDISEMU_BUG_DOUBLE_FREE;
         k->bug.rule = twice;
     }
-    return h;
+    return r;
+}
+
+int ndisemu_check_increment(ndisemu_kernel *k, int32_t value, uint32_t kind, const void *object,
+                            const char *rule)
+{
+    if (value < INT32_MAX)
+        return NDISEMU_OK;
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_COUNTER_LIMIT, (uint64_t)value,
+                            0, kind, object, rule);
+}
+
+void ndisemu_pin(ndisemu_kernel *k, ndisemu_rec *nbl, ndisemu_rec *by, ndisemu_rec *target)
+{
+    if (!target)
+        return;
+    if (by)
+        by->u.mdl.pinned = target->id;
+    else if (!ndisemu_ids_push(&nbl->u.nbl.pinned, target->id))
+        return;                        /* out of host memory: only this check is lost */
+    target->pins++;
+    target->pinned_by = nbl->id;
+    nbl->u.nbl.pins_taken = 1;
+    ndisemu_watch(k, target);
+}
+
+static void unpin(ndisemu_kernel *k, uint32_t id)
+{
+    ndisemu_rec *target = ndisemu_rec_at(k, id);
+    if (target->pins)
+        target->pins--;
+}
+
+void ndisemu_unpin_all(ndisemu_kernel *k, ndisemu_rec *nbl)
+{
+    ndisemu_ids *pinned = &nbl->u.nbl.pinned;
+    uint32_t i, id;
+    for (i = 0; i < pinned->count; i++)
+        unpin(k, pinned->ids[i]);
+    ndisemu_ids_release(pinned);
+    for (id = nbl->next; id; id = ndisemu_rec_at(k, id)->next) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->kind == NDISEMU_KIND_MDL && inner->u.mdl.pinned) {
+            unpin(k, inner->u.mdl.pinned);
+            inner->u.mdl.pinned = 0;
+        }
+    }
+    nbl->u.nbl.pins_taken = 0;
 }
 
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
 {
     int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_MDL];
+    ndisemu_rec *data;
     MDL *m;
     for (m = chain; m; m = m->Next) {
         if (!ndisemu_check_object(k, m, NDISEMU_KIND_MDL)) {
@@ -85,7 +143,13 @@ int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
                              NDISEMU_KIND_MDL, chain, "MDL chain loops back on itself");
             return -1;
         }
-        if (m->ByteCount && !ndisemu_range_is_live(k, ndisemu_mdl_va(m), m->ByteCount)) {
+        if (!m->ByteCount) {
+            ndisemu_rec_of(k, m)->u.mdl.described = 0;
+            continue;
+        }
+        data = ndisemu_data_containing(k, ndisemu_mdl_va(m), m->ByteCount);
+        ndisemu_rec_of(k, m)->u.mdl.described = data ? data->block : 0;
+        if (!data) {
             ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
                              ndisemu_display(k, ndisemu_mdl_va(m)), m->ByteCount,
                              NDISEMU_KIND_MDL, m,
@@ -171,10 +235,6 @@ int ndisemu_probe(ndisemu_kernel *k, const void *p, uint64_t length, int kind)
 
 int ndisemu_object_origin(ndisemu_kernel *k, const void *p)
 {
-    switch (ndisemu_object_kind(k, p)) {
-    case NDISEMU_KIND_NBL: return (int)ndisemu_nbl_private_of((NET_BUFFER_LIST *)p)->origin;
-    case NDISEMU_KIND_NB: return (int)ndisemu_nb_private_of((NET_BUFFER *)p)->origin;
-    case NDISEMU_KIND_MDL: return (int)ndisemu_mdl_private_of((MDL *)p)->origin;
-    default: return 0;
-    }
+    ndisemu_rec *r = ndisemu_object_kind(k, p) > 0 ? ndisemu_rec_of(k, p) : NULL;
+    return r ? (int)r->origin : 0;
 }

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.ndisemu-installed
 NATIVE := $(wildcard cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
           ndisemu/_build.py pyproject.toml setup.py
 
-.PHONY: install test bench layout lint fuzz clean
+.PHONY: install test test-sanitize bench layout lint fuzz clean
 
 install: $(STAMP)
 
@@ -26,6 +26,19 @@ $(STAMP): $(VENV)/.tools $(NATIVE)
 # The tests include the benchmark's plot, so they need the bench extra too.
 test: install $(VENV)/.bench-tools
 	$(PY) -m pytest
+
+# The whole suite and a chaos run against the native core built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (in build/sanitize, never
+# replacing the module `make test` uses).  Any report fails the run.
+SANITIZE_DIR   := $(CURDIR)/build/sanitize
+SANITIZE_SEEDS ?= 40
+SANITIZED      := $(PY) -m ndisemu sanitized -- env PYTHONSAFEPATH=1 \
+                  PYTHONPATH=$(SANITIZE_DIR) NDISEMU_EXPECT_SANITIZED=$(SANITIZE_DIR)
+
+test-sanitize: install $(VENV)/.bench-tools
+	$(PY) -m ndisemu._build --sanitize $(SANITIZE_DIR) >/dev/null
+	$(SANITIZED) $(PY) -m pytest -q -p no:cacheprovider --capture=sys
+	$(SANITIZED) $(PY) tests/scripts/chaos.py --seeds $(SANITIZE_SEEDS)
 
 # The property tests with fresh random examples instead of the fixed CI set.
 fuzz: install

@@ -6,6 +6,11 @@ from hypothesis import settings
 import ndisemu
 from ndisemu import ffi
 
+# make test-sanitize runs this suite against a sanitized copy of the package:
+# make sure that is the one imported (a stray path would test the plain build).
+if os.environ.get("NDISEMU_EXPECT_SANITIZED"):
+    assert os.environ["NDISEMU_EXPECT_SANITIZED"] in ndisemu.__file__, ndisemu.__file__
+
 # The suite is deterministic by default (same examples every run, as CI
 # needs); NDISEMU_FUZZ=1 explores new examples and more of them.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

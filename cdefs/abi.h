@@ -34,6 +34,13 @@
 #ifndef NDIS_WRAPPER
 #define NDIS_WRAPPER 0
 #endif
+/* The WDK declares NET_BUFFER_DATA / NET_BUFFER_HEADER and the other
+ * legacy names only under NDIS_INCLUDE_LEGACY_NAMES.  ndisemu reports them
+ * in every profile (ndis.sys itself is built with them: its symbols list
+ * NET_BUFFER.NetBufferHeader), so the switch is on unless set to 0. */
+#ifndef NDIS_INCLUDE_LEGACY_NAMES
+#define NDIS_INCLUDE_LEGACY_NAMES 1
+#endif
 
 /* What the WDK derives from _AMD64_/_ARM64_/_X86_ and _WIN64. */
 #if defined(NDISEMU_ABI_X86)

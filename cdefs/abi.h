@@ -96,8 +96,12 @@ typedef uint64_t ULONGLONG;
 typedef int64_t  LONGLONG;
 
 /* Pointer-sized types.  NDISEMU_PTR(T) is a pointer to T, or its 32-bit
- * image on x86 when the layout itself is being compiled. */
-#if defined(NDISEMU_ABI_X86) && !defined(NDISEMU_PARSE)
+ * image on x86 when the layout itself is being compiled by the (64-bit)
+ * host compiler.  A compiler that targets x86 itself (MSVC, clang's
+ * i686-pc-windows-msvc: what the tests check these declarations with) keeps
+ * real pointers. */
+#if defined(NDISEMU_ABI_X86) && !defined(NDISEMU_PARSE) \
+    && !defined(_M_IX86) && !defined(__i386__)
 typedef uint32_t NDISEMU_PTR32;
 #define NDISEMU_PTR(T) NDISEMU_PTR32
 typedef NDISEMU_PTR32 PVOID;

@@ -37,6 +37,9 @@ class NblCalls:
 
     def NdisAllocateNetBufferList(self, PoolHandle: Any, ContextSize: int,
                                   ContextBackFill: int) -> Any:
+        """A zero-filled NBL from the pool (with its preallocated NB, MDL and
+        data if the pool has them) and a context of ContextSize + ContextBackFill
+        bytes (multiples of 16, else ValueError); NULL on allocation failure."""
         multiple_of(ContextSize, "ContextSize", 16)
         multiple_of(ContextBackFill, "ContextBackFill", 16)
         rc = lib.ndisemu_allocate_nbl(self._k, _p(PoolHandle), ContextSize, ContextBackFill,
@@ -46,6 +49,9 @@ class NblCalls:
     def NdisAllocateNetBufferAndNetBufferList(self, PoolHandle: Any, ContextSize: int,
                                               ContextBackFill: int, MdlChain: Any,
                                               DataOffset: int, DataLength: int) -> Any:
+        """NdisAllocateNetBufferList plus one NB over MdlChain with DataOffset and
+        DataLength.  The pool must have fAllocateNetBuffer and no DataSize
+        (BugCheck 0x7C/0x8C); NULL on allocation failure."""
         multiple_of(ContextSize, "ContextSize", 16)
         multiple_of(ContextBackFill, "ContextBackFill", 16)
         uint(DataOffset, "DataOffset")
@@ -55,6 +61,9 @@ class NblCalls:
         return self._done("NdisAllocateNetBufferAndNetBufferList", rc, self._out_nbl[0])
 
     def NdisFreeNetBufferList(self, NetBufferList: Any) -> None:
+        """Frees the NBL with its context, preallocated NB, MDL and data.  NBs
+        attached with NdisAllocateNetBuffer are left to the caller.  ChildRefCount
+        not 0 (0x85), contexts left (0x86), a derived NBL (0x84), twice (0x82)."""
         self._check("NdisFreeNetBufferList", lib.ndisemu_free_nbl(self._k, _p(NetBufferList)))
 
     def NdisAllocateNetBufferListContext(self, NetBufferList: Any, ContextSize: int,
@@ -71,6 +80,8 @@ class NblCalls:
         return self._status("NdisAllocateNetBufferListContext", rc)
 
     def NdisFreeNetBufferListContext(self, NetBufferList: Any, ContextSize: int) -> None:
+        """Frees the last ContextSize bytes allocated (LIFO, same size; else
+        BugCheck 0x7C/0x86)."""
         uint(ContextSize, "ContextSize", 16)
         self._check("NdisFreeNetBufferListContext",
                     lib.ndisemu_free_nbl_context(self._k, _p(NetBufferList), ContextSize))

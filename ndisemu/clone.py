@@ -1,6 +1,6 @@
 """Derived NBLs: NdisAllocateCloneNetBufferList, FwpsAllocateCloneNetBufferList0,
 FwpsAllocateDeepCloneNetBufferList0, fragments and reassembly, their frees,
-and the other FWPS NBL calls.  NDIS_SPEC.md section 7.
+and the other FWPS NBL calls.  Reference: docs/derived.md.
 
 Rules and choices:
 - The NDIS calls leave ParentNetBufferList and ChildRefCount to the caller

@@ -185,7 +185,7 @@ def NBL_CLEAR_FLAG(nbl: Any, flag: int) -> None:
     nbl.Flags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
 
-# -- hash helpers (NDIS_SPEC.md section 8) --------------------------------------
+# -- hash helpers (docs/macros.md) ----------------------------------------------
 
 _HASH_FUNCTION_MASK = 0x000000FF  # NDIS_HASH_FUNCTION_MASK
 _HASH_TYPE_MASK = 0x00FFFF00  # NDIS_HASH_TYPE_MASK

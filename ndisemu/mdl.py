@@ -1,6 +1,6 @@
 """Memory and MDLs: NdisAllocateMemoryWithTagPriority, NdisAllocateMdl,
 IoAllocateMdl, MmBuildMdlForNonPagedPool and the wdm.h MDL macros.
-NDIS_SPEC.md section 5.
+Reference: docs/mdl.md.
 
 Rules and choices:
 - NdisAllocateMdl returns a fully built MDL (MmInitializeMdl +

@@ -1,6 +1,6 @@
 """NET_BUFFER_LIST calls: NdisAllocateNetBufferList,
 NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NBL context,
-and the build_nbl / nb_bytes helpers.  NDIS_SPEC.md sections 4 and 6.
+and the build_nbl / nb_bytes helpers.  Reference: docs/net-buffer-list.md.
 
 Rules and choices:
 - A new NBL: NdisPoolHandle = its pool, the pool's ProtocolId in the
@@ -90,7 +90,7 @@ class NblCalls:
 
     def build_nbl(self, pool: Any, payloads: Sequence[bytes], *,
                   mdl_sizes: Sequence[int] | None = None, data_offset: int = 0) -> Any:
-        """An NBL with one NB per payload (API.md, "Helpers").
+        """An NBL with one NB per payload (docs/net-buffer-list.md).
 
         Each NB has `data_offset` bytes of backfill (filled with a non-zero
         pattern) before its payload; `mdl_sizes` splits that data space into

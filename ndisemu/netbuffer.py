@@ -1,5 +1,5 @@
 """NET_BUFFER calls: NdisAllocateNetBuffer, NdisAllocateNetBufferMdlAndData,
-NdisFreeNetBuffer, NdisAdjustNetBufferCurrentMdl.  NDIS_SPEC.md section 4.
+NdisFreeNetBuffer, NdisAdjustNetBufferCurrentMdl.  Reference: docs/net-buffer.md.
 
 Rules and choices:
 - A NULL MdlChain needs DataOffset == DataLength == 0; DataOffset + DataLength

@@ -1,5 +1,5 @@
 """NDIS pools: NdisAllocateNetBufferListPool, NdisAllocateNetBufferPool, their
-frees, and NdisGetPoolFrom*.  Behaviour: NDIS_SPEC.md section 3.
+frees, and NdisGetPoolFrom*.  Reference: docs/pools.md.
 
 Rules and choices:
 - Parameters.Header must be NDIS_OBJECT_TYPE_DEFAULT, revision 1 (Size >= 16 /
@@ -8,7 +8,7 @@ Rules and choices:
   multiple of MEMORY_ALLOCATION_ALIGNMENT and undefined Flags bits are
   BugCheck 0x7C/0x8F (the docs forbid them but name no outcome).
 - Freeing a pool with objects still allocated from it is BugCheck 0x7C/0x27,
-  P2 = 1 (API.md), for NBL and NB pools alike.
+  P2 = 1 (chosen), for NBL and NB pools alike.
 - Flags VERIFY (revision 2): freed objects are never reused, so a stale
   pointer to one always faults.
 """

@@ -258,7 +258,7 @@ def test_slist_header_shape_per_abi():
 
 
 def test_runtime_structs_are_the_wrapper_view():
-    """The executable x64 structs are ndis.sys's own layout (DESIGN.md)."""
+    """The executable x64 structs are ndis.sys's own layout (docs/kernel.md)."""
     wrapper = layout.profile("x64", "wrapper")["structs"]
     for name in ("NET_BUFFER_LIST", "NET_BUFFER", "MDL", "NET_BUFFER_LIST_CONTEXT",
                  "NET_BUFFER_LIST_POOL_PARAMETERS", "NET_BUFFER_POOL_PARAMETERS"):

@@ -42,9 +42,10 @@ windows-cc: install
 	        echo "make: layout check needs $(WINCC_PACKAGES) (Debian packages); install them as root" >&2; \
 	        exit 1; fi; \
 	    echo "installing $(WINCC_PACKAGES) for layout check on C files"; \
-	    apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	        $(WINCC_PACKAGES) >/dev/null && $(WINCC_MISSING); }
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends $(WINCC_PACKAGES); } >$(VENV)/apt.log 2>&1 || \
+	        { cat $(VENV)/apt.log >&2; exit 1; }; \
+	    $(WINCC_MISSING); }
 
 # The property tests with fresh random examples instead of the fixed CI set.
 fuzz: install

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ndisemu import layout
+
+# typing and dataclasses (which imports inspect) cost milliseconds at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 C_SUFFIXES = (".h", ".c")
 
@@ -33,18 +36,18 @@ class InputError(Exception):
     """The file cannot be read or understood (``layout check`` exits 2)."""
 
 
-@dataclass
 class Declared:
     """What a file declares: structs by reported name (see layout.check),
     the profile the file names for itself (JSON keys, an ``ndisemu layout``
     listing's header), the names it declares that ndisemu does not report,
     and a note on how the layout was obtained."""
 
-    structs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    abi: str | None = None
-    ndis: str | None = None
-    ignored: list[str] = field(default_factory=list)
-    note: str = ""
+    def __init__(self, note: str = ""):
+        self.structs: dict[str, dict[str, Any]] = {}
+        self.abi: str | None = None
+        self.ndis: str | None = None
+        self.ignored: list[str] = []
+        self.note = note
 
 
 def kind_of(path: str, text: str | None = None) -> str:

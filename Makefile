@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.ndisemu-installed
 NATIVE := $(wildcard cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
           ndisemu/_build.py pyproject.toml setup.py
 
-.PHONY: install test test-sanitize bench layout lint fuzz clean
+.PHONY: install test test-sanitize bench layout lint fuzz clean windows-cc
 
 install: $(STAMP)
 
@@ -23,8 +23,9 @@ $(STAMP): $(VENV)/.tools $(NATIVE)
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $@
 
-# The tests include the benchmark's plot, so they need the bench extra too.
-test: install $(VENV)/.bench-tools
+# The tests include the benchmark's plot, so they need the bench extra too,
+# and `layout check` on C files, so the Windows-targeting compiler.
+test: install $(VENV)/.bench-tools windows-cc
 	$(PY) -m pytest
 
 # The whole suite and a chaos run against the native core built with
@@ -39,6 +40,25 @@ test-sanitize: install $(VENV)/.bench-tools
 	$(PY) -m ndisemu._build --sanitize $(SANITIZE_DIR) >/dev/null
 	$(SANITIZED) $(PY) -m pytest -q -p no:cacheprovider --capture=sys
 	$(SANITIZED) $(PY) tests/scripts/chaos.py --seeds $(SANITIZE_SEEDS)
+
+# `ndisemu layout check` on C needs clang (its MSVC targets lay structs out
+# as the Windows compiler does) and mingw-w64's Windows headers, both from
+# the distribution.  Checked every time (ndisemu.wincc finds them the way
+# the check does); installed only when missing, quietly, as root.
+WINCC_PACKAGES := clang mingw-w64-x86-64-dev
+WINCC_MISSING  := $(PY) -c "import sys; from ndisemu import wincc; \
+                  why = wincc.available(); why and print(why, file=sys.stderr); sys.exit(bool(why))"
+
+windows-cc: install
+	@$(WINCC_MISSING) 2>/dev/null || { \
+	    if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	        echo "make: layout check needs $(WINCC_PACKAGES) (Debian packages); install them as root" >&2; \
+	        exit 1; fi; \
+	    echo "installing $(WINCC_PACKAGES) for layout check on C files"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends $(WINCC_PACKAGES); } >$(VENV)/apt.log 2>&1 || \
+	        { cat $(VENV)/apt.log >&2; exit 1; }; \
+	    $(WINCC_MISSING); }
 
 # The property tests with fresh random examples instead of the fixed CI set.
 fuzz: install

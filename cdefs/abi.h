@@ -34,6 +34,13 @@
 #ifndef NDIS_WRAPPER
 #define NDIS_WRAPPER 0
 #endif
+/* The WDK declares NET_BUFFER_DATA / NET_BUFFER_HEADER and the other
+ * legacy names only under NDIS_INCLUDE_LEGACY_NAMES.  ndisemu reports them
+ * in every profile (ndis.sys itself is built with them: its symbols list
+ * NET_BUFFER.NetBufferHeader), so the switch is on unless set to 0. */
+#ifndef NDIS_INCLUDE_LEGACY_NAMES
+#define NDIS_INCLUDE_LEGACY_NAMES 1
+#endif
 
 /* What the WDK derives from _AMD64_/_ARM64_/_X86_ and _WIN64. */
 #if defined(NDISEMU_ABI_X86)
@@ -89,8 +96,12 @@ typedef uint64_t ULONGLONG;
 typedef int64_t  LONGLONG;
 
 /* Pointer-sized types.  NDISEMU_PTR(T) is a pointer to T, or its 32-bit
- * image on x86 when the layout itself is being compiled. */
-#if defined(NDISEMU_ABI_X86) && !defined(NDISEMU_PARSE)
+ * image on x86 when the layout itself is being compiled by the (64-bit)
+ * host compiler.  A compiler that targets x86 itself (MSVC, clang's
+ * i686-pc-windows-msvc: what the tests check these declarations with) keeps
+ * real pointers. */
+#if defined(NDISEMU_ABI_X86) && !defined(NDISEMU_PARSE) \
+    && !defined(_M_IX86) && !defined(__i386__)
 typedef uint32_t NDISEMU_PTR32;
 #define NDISEMU_PTR(T) NDISEMU_PTR32
 typedef NDISEMU_PTR32 PVOID;

@@ -111,29 +111,51 @@ typedef struct _NET_BUFFER NET_BUFFER;
 typedef struct _NET_BUFFER_LIST_CONTEXT NET_BUFFER_LIST_CONTEXT;
 typedef struct _NET_BUFFER_LIST NET_BUFFER_LIST;
 
-/* NDIS_INCLUDE_LEGACY_NAMES types: they overlay the first NB/NBL bytes. */
+/*
+ * The legacy names (NDIS_INCLUDE_LEGACY_NAMES, on by default in abi.h): the
+ * headers keep NET_BUFFER_DATA, NET_BUFFER_HEADER, NET_BUFFER_LIST_DATA and
+ * NET_BUFFER_LIST_HEADER, and the NetBufferHeader / NetBufferListHeader
+ * members that overlay the first NB/NBL bytes, for source compatibility.
+ * C reaches their inner members through MSVC's tagged anonymous members
+ * (`NET_BUFFER_DATA;` inside NET_BUFFER_HEADER), C++ through the names
+ * NetBufferData, NbDataLength and NetBufferListData; ndis.sys's symbols
+ * (C++) list the latter.  Each legacy type below declares both at the same
+ * offsets: the C++-named member and, beside it in a union, the same members
+ * anonymous, so one declaration gives every name either language sees.
+ */
+
+/* NET_BUFFER_DATA's members, which NET_BUFFER repeats anonymously (and
+ * NET_BUFFER_HEADER, in C).  `length_alias` adds a member to the
+ * DataLength union: NET_BUFFER_DATA's C++ name for it. */
+#define NDISEMU_NET_BUFFER_DATA_MEMBERS(length_alias) \
+    NDISEMU_PTR(NET_BUFFER) Next;                     \
+    NDISEMU_PTR(MDL) CurrentMdl;                      \
+    ULONG CurrentMdlOffset;                           \
+    union {                                           \
+        ULONG DataLength;                             \
+        SIZE_T stDataLength;                          \
+        length_alias                                  \
+    };                                                \
+    NDISEMU_PTR(MDL) MdlChain;                        \
+    ULONG DataOffset;
+
+#if NDIS_INCLUDE_LEGACY_NAMES
 typedef union _NET_BUFFER_DATA_LENGTH {
     ULONG DataLength;
     SIZE_T stDataLength;
 } NET_BUFFER_DATA_LENGTH;
 
 typedef struct _NET_BUFFER_DATA {
-    NDISEMU_PTR(NET_BUFFER) Next;
-    NDISEMU_PTR(MDL) CurrentMdl;
-    ULONG CurrentMdlOffset;
-    union {
-        ULONG DataLength;
-        SIZE_T stDataLength;
-    };
-    NDISEMU_PTR(MDL) MdlChain;
-    ULONG DataOffset;
+    NDISEMU_NET_BUFFER_DATA_MEMBERS(NET_BUFFER_DATA_LENGTH NbDataLength;)
 } NET_BUFFER_DATA;
 
 typedef union _NET_BUFFER_HEADER {
-    NET_BUFFER_DATA NetBufferData;
+    struct { NDISEMU_NET_BUFFER_DATA_MEMBERS() };     /* C: NET_BUFFER_DATA; */
     SLIST_HEADER Link;
+    NET_BUFFER_DATA NetBufferData;                    /* C++ */
     NDISEMU_LAYOUT_FROM_COMPILER
 } NET_BUFFER_HEADER;
+#endif
 
 /* Gated on NDIS 6.20 in the headers; declared for every view here so that
  * `ndisemu layout` reports the same struct set everywhere.  Only the NB's
@@ -149,18 +171,11 @@ struct _NET_BUFFER_SHARED_MEMORY {
 
 struct _NET_BUFFER {
     union {
-        struct {
-            NDISEMU_PTR(NET_BUFFER) Next;
-            NDISEMU_PTR(MDL) CurrentMdl;
-            ULONG CurrentMdlOffset;
-            union {
-                ULONG DataLength;
-                SIZE_T stDataLength;
-            };
-            NDISEMU_PTR(MDL) MdlChain;
-            ULONG DataOffset;
-        };
+        struct { NDISEMU_NET_BUFFER_DATA_MEMBERS() };
         SLIST_HEADER Link;
+#if NDIS_INCLUDE_LEGACY_NAMES
+        NET_BUFFER_HEADER NetBufferHeader;
+#endif
     };
     USHORT ChecksumBias;
     USHORT Reserved;
@@ -186,24 +201,32 @@ struct _NET_BUFFER_LIST_CONTEXT {
     DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) UCHAR ContextData[];
 };
 
-typedef struct _NET_BUFFER_LIST_DATA {
-    NDISEMU_PTR(NET_BUFFER_LIST) Next;
+/* NET_BUFFER_LIST_DATA's members, which NET_BUFFER_LIST repeats
+ * anonymously (and NET_BUFFER_LIST_HEADER, in C). */
+#define NDISEMU_NET_BUFFER_LIST_DATA_MEMBERS          \
+    NDISEMU_PTR(NET_BUFFER_LIST) Next;                \
     NDISEMU_PTR(NET_BUFFER) FirstNetBuffer;
+
+#if NDIS_INCLUDE_LEGACY_NAMES
+typedef struct _NET_BUFFER_LIST_DATA {
+    NDISEMU_NET_BUFFER_LIST_DATA_MEMBERS
 } NET_BUFFER_LIST_DATA;
 
 typedef union _NET_BUFFER_LIST_HEADER {
-    NET_BUFFER_LIST_DATA NetBufferListData;
+    struct { NDISEMU_NET_BUFFER_LIST_DATA_MEMBERS };  /* C: NET_BUFFER_LIST_DATA; */
     SLIST_HEADER Link;
+    NET_BUFFER_LIST_DATA NetBufferListData;           /* C++ */
     NDISEMU_LAYOUT_FROM_COMPILER
 } NET_BUFFER_LIST_HEADER;
+#endif
 
 struct _NET_BUFFER_LIST {
     union {
-        struct {
-            NDISEMU_PTR(NET_BUFFER_LIST) Next;
-            NDISEMU_PTR(NET_BUFFER) FirstNetBuffer;
-        };
+        struct { NDISEMU_NET_BUFFER_LIST_DATA_MEMBERS };
         SLIST_HEADER Link;
+#if NDIS_INCLUDE_LEGACY_NAMES
+        NET_BUFFER_LIST_HEADER NetBufferListHeader;
+#endif
     };
     NDISEMU_PTR(NET_BUFFER_LIST_CONTEXT) Context;
     NDISEMU_PTR(NET_BUFFER_LIST) ParentNetBufferList;

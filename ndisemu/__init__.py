@@ -5,18 +5,61 @@
 
 Every header constant is a module attribute with its x64 value at NDIS 6.87
 (``ndisemu.NDIS_STATUS_RESOURCES``); the accessor macros and flag helpers are
-module functions with their NDIS names.
+module functions with their NDIS names.  The reference is docs/ in the
+repository (docs/README.md lists its pages).
+
+Names are imported on first use (PEP 562), so ``import ndisemu`` and the
+``ndisemu layout`` command line stay cheap: only a Kernel needs numpy.
 """
 
-from ndisemu import layout, macros
-from ndisemu._native import ffi, lib
-from ndisemu.constants import for_version as _constants
-from ndisemu.inspection import View
-from ndisemu.kernel import DISPATCH_LEVEL, PASSIVE_LEVEL, Kernel
-from ndisemu.macros import *  # noqa: F403 - the NDIS macro names
-from ndisemu.verifier import BugCheck
+from __future__ import annotations
 
-globals().update(_constants())
+import importlib
 
-__all__ = ["BugCheck", "DISPATCH_LEVEL", "Kernel", "PASSIVE_LEVEL", "View", "ffi", "layout",
-           "lib", "macros", *macros.__all__, *_constants()]
+# typing costs milliseconds at start-up; annotations are strings here anyway.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# Public name -> the module that defines it.
+_HOMES = {
+    "BugCheck": "ndisemu.verifier",
+    "DISPATCH_LEVEL": "ndisemu.kernel",
+    "PASSIVE_LEVEL": "ndisemu.kernel",
+    "Kernel": "ndisemu.kernel",
+    "View": "ndisemu.inspection",
+    "ffi": "ndisemu._native",
+    "lib": "ndisemu._native",
+}
+_SUBMODULES = ("layout", "macros")
+
+
+def _constants() -> dict[str, int]:
+    from ndisemu.constants import for_version
+    return for_version()
+
+
+def _macro_names() -> list[str]:
+    from ndisemu import macros
+    return list(macros.__all__)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"ndisemu.{name}")
+    elif name == "__all__":
+        value = sorted(_HOMES) + list(_SUBMODULES) + _macro_names() + list(_constants())
+    elif name in _macro_names():
+        value = getattr(importlib.import_module("ndisemu.macros"), name)
+    elif name in _constants():
+        value = _constants()[name]
+    else:
+        raise AttributeError(f"module 'ndisemu' has no attribute {name!r}")
+    globals()[name] = value     # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__getattr__("__all__")))

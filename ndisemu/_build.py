@@ -35,7 +35,7 @@ ABIS = ("x64", "x86", "arm64")
 VERSIONS = ("6.0", "6.1", "6.20", "6.30", "6.40", "6.50", "6.60", "6.70",
             "6.80", "6.81", "6.82", "6.83", "6.84", "6.87", "wrapper")
 
-# The structs `ndisemu layout` reports, in report order (API.md).
+# The structs `ndisemu layout` reports, in report order (docs/layout.md).
 STRUCTS = (
     "NET_BUFFER_LIST", "NET_BUFFER", "MDL", "NET_BUFFER_LIST_CONTEXT",
     "SLIST_HEADER", "PHYSICAL_ADDRESS", "PVOID", "NET_BUFFER_DATA",

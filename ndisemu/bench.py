@@ -98,9 +98,11 @@ class Shape:
     nbs: int
 
     def payloads(self) -> list[int]:
+        """The payload bytes of each NB."""
         return list(IMIX) if self.payload == "imix" else [int(self.payload)] * self.nbs
 
     def mdl_sizes(self) -> list[int] | None:
+        """build_nbl's mdl_sizes: `mdls` equal MDLs per NB (None: one MDL)."""
         if self.payload == "imix" or self.mdls == 1:
             return None
         return [max(1, math.ceil(int(self.payload) / self.mdls))]
@@ -160,6 +162,7 @@ class Bench:
         return counts
 
     def close(self) -> None:
+        """Releases the native bench state, the original NBL and its pool."""
         if self.b is not None:
             ffi.release(self.b)           # runs ndisemu_bench_release now
             self.b = None
@@ -379,6 +382,7 @@ def _cpu_model() -> str:
 
 
 def machine_info(config: Config) -> dict[str, Any]:
+    """The result's "machine" object: platform, CPU, versions, timing setup."""
     import cffi
     import numpy
     return {
@@ -534,6 +538,8 @@ def table(result: dict[str, Any]) -> str:
 
 
 def write_json(result: dict[str, Any], path: str) -> None:
+    """Writes the result as JSON to `path` (through a .tmp file and a rename,
+    so a reader never sees half a file); creates the folder."""
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
@@ -610,4 +616,5 @@ def plot(result: dict[str, Any], path: str) -> None:
 
 
 def progress_to_stderr(message: str) -> None:
+    """The CLI's progress callback for run(): one line on stderr."""
     print(f"ndisemu bench: {message}", file=sys.stderr, flush=True)

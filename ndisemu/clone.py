@@ -1,6 +1,6 @@
 """Derived NBLs: NdisAllocateCloneNetBufferList, FwpsAllocateCloneNetBufferList0,
 FwpsAllocateDeepCloneNetBufferList0, fragments and reassembly, their frees,
-and the other FWPS NBL calls.  NDIS_SPEC.md section 7.
+and the other FWPS NBL calls.  Reference: docs/derived.md.
 
 Rules and choices:
 - The NDIS calls leave ParentNetBufferList and ChildRefCount to the caller
@@ -152,6 +152,9 @@ class CloneCalls:
                                           StartOffset: int, MaximumLength: int,
                                           DataOffsetDelta: int, DataBackFill: int,
                                           AllocateFragmentFlags: int = 0) -> Any:
+        """Cuts each NB, from StartOffset past its data start, into NBs of at most
+        MaximumLength bytes, each retreated by DataOffsetDelta with DataBackFill
+        more (one new header buffer: DataOffset = DataBackFill).  NULL on failure."""
         uint(StartOffset, "StartOffset")
         if not uint(MaximumLength, "MaximumLength"):
             raise ValueError("MaximumLength must be at least 1")
@@ -167,6 +170,8 @@ class CloneCalls:
 
     def NdisFreeFragmentNetBufferList(self, FragmentNetBufferList: Any, DataOffsetDelta: int,
                                       FreeFragmentFlags: int = 0) -> None:
+        """Frees a fragment NBL; DataOffsetDelta must be the allocation's
+        (0x7C/0x8F) and its NBs and MDLs as allocated (0x7C/0x8A)."""
         uint(DataOffsetDelta, "DataOffsetDelta")
         if uint(FreeFragmentFlags, "FreeFragmentFlags"):
             raise ValueError("FreeFragmentFlags must be 0")
@@ -179,6 +184,9 @@ class CloneCalls:
                                              StartOffset: int, DataOffsetDelta: int,
                                              DataBackFill: int,
                                              AllocateReassembleFlags: int = 0) -> Any:
+        """One NB holding every NB's bytes past StartOffset, retreated by
+        DataOffsetDelta with DataBackFill more; a pool given must have
+        fAllocateNetBuffer and no DataSize (0x7C/0x8C).  NULL on failure."""
         uint(StartOffset, "StartOffset")
         uint(DataOffsetDelta, "DataOffsetDelta")
         uint(DataBackFill, "DataBackFill")
@@ -195,6 +203,8 @@ class CloneCalls:
     def NdisFreeReassembledNetBufferList(self, ReassembledNetBufferList: Any,
                                          DataOffsetDelta: int,
                                          FreeReassembleFlags: int = 0) -> None:
+        """Frees a reassembled NBL; DataOffsetDelta must be the allocation's
+        (0x7C/0x8F)."""
         uint(DataOffsetDelta, "DataOffsetDelta")
         if uint(FreeReassembleFlags, "FreeReassembleFlags"):
             raise ValueError("FreeReassembleFlags must be 0")
@@ -218,6 +228,8 @@ class CloneCalls:
         return self._ntstatus("FwpsAllocateNetBufferAndNetBufferList0", rc, self._out_nbl[0])
 
     def FwpsFreeNetBufferList0(self, netBufferList: Any) -> None:
+        """Frees an NBL from FwpsAllocateNetBufferAndNetBufferList0; the caller's
+        MDL chain is left to the caller."""
         self._check("FwpsFreeNetBufferList0", lib.ndisemu_fwps_free_nbl(self._k,
                                                                          opt(netBufferList)))
 

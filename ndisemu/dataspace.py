@@ -1,13 +1,14 @@
 """Data-space calls: NdisRetreatNetBufferDataStart, NdisAdvanceNetBufferDataStart,
 their NBL variants, NdisGetDataBuffer, NdisCopyFromNetBufferToNetBuffer,
-NdisCopySend/ReceiveNetBufferListInfo and the NBL protocol id.  NDIS_SPEC.md
-sections 2, 8, 11 and 12; the C side is ndisemu/native/dataspace.c.
+NdisCopySend/ReceiveNetBufferListInfo and the NBL protocol id.  Reference:
+docs/data-space.md; the C side is ndisemu/native/dataspace.c.
 
 Rules (every call keeps DataOffset == bytes of the MDLs before CurrentMdl +
 CurrentMdlOffset; a refused call raises BugCheck and changes nothing):
 - Retreat by DataOffsetDelta <= DataOffset: only DataOffset, DataLength,
   CurrentMdl and CurrentMdlOffset move; nothing is allocated.  Delta ==
-  DataOffset is such a retreat (NDIS_SPEC 11.8).  Retreat by 0 changes nothing.
+  DataOffset is such a retreat (the documentation's two thresholds disagree
+  on it; no allocation is needed).  Retreat by 0 changes nothing.
 - Retreat by more than DataOffset: one new MDL goes to the head of the chain,
   from AllocateMdlHandler(BufferSize) or, with None, NDIS's default allocator
   (a pool buffer + MDL that NDIS owns).  A handler returning None, or an
@@ -42,8 +43,8 @@ CurrentMdlOffset; a refused call raises BugCheck and changes nothing):
 - NdisCopyFromNetBufferToNetBuffer counts both offsets from each NB's data
   start, copies min(BytesToCopy, source bytes left, destination room left)
   and returns (NDIS_STATUS_SUCCESS, BytesCopied).  No NB field changes.
-- NdisCopySend/ReceiveNetBufferListInfo copy the slot lists of NDIS_SPEC
-  section 8 by name, resolved for the Kernel's NDIS version (x64); names that
+- NdisCopySend/ReceiveNetBufferListInfo copy the slot lists SEND_INFO /
+  RECEIVE_INFO below by name, resolved for the Kernel's NDIS version (x64); names that
   version lacks are skipped.  No other field (NblFlags included) is copied.
 
 Choices where the documentation is silent ([UNSPEC]):
@@ -76,8 +77,8 @@ Choices where the documentation is silent ([UNSPEC]):
   the arena, whose size cannot be known) is ValueError.
 - NdisCopyFromNetBufferToNetBuffer: the destination is bounded by its MDL
   chain's capacity from its data start (chain bytes - DataOffset), not by
-  its DataLength, because the caller fixes DataLength afterwards (NDIS_SPEC
-  section 8); the source by its DataLength.  Offsets beyond either end copy
+  its DataLength, because the caller is told to fix DataLength up
+  afterwards; the source by its DataLength.  Offsets beyond either end copy
   0 bytes and succeed.  Overlapping bytes (same NB, shared MDLs) are copied
   with memmove semantics: the bytes are staged through a buffer first.
   NDIS_STATUS_RESOURCES only when that staging buffer cannot be allocated.
@@ -93,7 +94,8 @@ from typing import Any
 from ndisemu._args import boolean, pointer_arg, uint
 from ndisemu._native import ffi, lib
 
-# NDIS_SPEC.md section 8, by name (x64; VirtualSubnetInfo is AMD64-only).
+# The OOB info slots each copy carries, by name, as the documentation lists
+# them (x64; VirtualSubnetInfo is AMD64-only).  docs/data-space.md tabulates them.
 SEND_INFO = (
     "TcpIpChecksumNetBufferListInfo", "IPsecOffloadV1NetBufferListInfo",
     "TcpLargeSendNetBufferListInfo", "Ieee8021QNetBufferListInfo", "NetBufferListCancelId",
@@ -171,7 +173,7 @@ class DataSpaceCalls:
     def NdisRetreatNetBufferDataStart(self, NetBuffer: Any, DataOffsetDelta: int,
                                       DataBackFill: int,
                                       AllocateMdlHandler: AllocateMdlHandler | None) -> int:
-        """Grows the used data by DataOffsetDelta at the front (NDIS_SPEC 8).
+        """Grows the used data by DataOffsetDelta at the front (module docstring).
         NDIS_STATUS_SUCCESS, or NDIS_STATUS_RESOURCES with the NB unchanged."""
         call = "NdisRetreatNetBufferDataStart"
         NetBuffer = pointer_arg(NetBuffer, "NetBuffer")
@@ -245,7 +247,7 @@ class DataSpaceCalls:
                                       FreeMdl: bool,
                                       FreeMdlHandler: FreeMdlHandler | None) -> None:
         """Shrinks the used data by DataOffsetDelta at the front; with
-        FreeMdl, frees the retreat MDLs left wholly unused (NDIS_SPEC 8).
+        FreeMdl, frees the retreat MDLs left wholly unused (module docstring).
         Past DataLength: BugCheck 0x7C/0x88."""
         call = "NdisAdvanceNetBufferDataStart"
         NetBuffer = pointer_arg(NetBuffer, "NetBuffer")
@@ -319,7 +321,7 @@ class DataSpaceCalls:
     def NdisGetDataBuffer(self, NetBuffer: Any, BytesNeeded: int, Storage: Any,
                           AlignMultiple: int, AlignOffset: int) -> Any:
         """`void *` to BytesNeeded contiguous bytes from the data start: into
-        the buffer, or a copy in Storage; ffi.NULL when neither (NDIS_SPEC 8)."""
+        the buffer, or a copy in Storage; ffi.NULL when neither (module docstring)."""
         NetBuffer = pointer_arg(NetBuffer, "NetBuffer")
         uint(BytesNeeded, "BytesNeeded")
         uint(AlignMultiple, "AlignMultiple")
@@ -370,14 +372,14 @@ class DataSpaceCalls:
 
     def NdisCopySendNetBufferListInfo(self, DestNetBufferList: Any,
                                       SrcNetBufferList: Any) -> None:
-        """Copies the send-path info slots (NDIS_SPEC 8 table) that exist at
+        """Copies the send-path info slots (SEND_INFO) that exist at
         this Kernel's NDIS version."""
         self._copy_info("NdisCopySendNetBufferListInfo", DestNetBufferList, SrcNetBufferList,
                         SEND_INFO)
 
     def NdisCopyReceiveNetBufferListInfo(self, DestNetBufferList: Any,
                                          SrcNetBufferList: Any) -> None:
-        """Copies the receive-path info slots (NDIS_SPEC 8 table) that exist
+        """Copies the receive-path info slots (RECEIVE_INFO) that exist
         at this Kernel's NDIS version."""
         self._copy_info("NdisCopyReceiveNetBufferListInfo", DestNetBufferList,
                         SrcNetBufferList, RECEIVE_INFO)

@@ -207,6 +207,8 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
 
     @property
     def verifier(self) -> bool:
+        """Whether the costly checks run (poisoning freed memory, chain
+        consistency walks); settable.  Pointer checks always run."""
         return self._verifier
 
     @verifier.setter
@@ -288,6 +290,8 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         return lib.ndisemu_from_display(self._k, uint(address, "address", 64))
 
     def owns(self, ptr: Any) -> bool:
+        """True when `ptr` (cdata or None) points into this Kernel's arena,
+        live or not."""
         address = int(ffi.cast("uintptr_t", pointer_arg(ptr, "ptr")))
         return self._base <= address < self._base + self.arena_size
 

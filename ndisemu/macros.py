@@ -33,46 +33,55 @@ def _live(ptr: Any, kind: int, macro: str) -> Any:
 
 
 def NET_BUFFER_LIST_FIRST_NB(nbl: Any) -> Any:
+    """nbl->FirstNetBuffer (NULL when the NBL has no NB)."""
     _live(nbl, NBL, "NET_BUFFER_LIST_FIRST_NB")
     return nbl.FirstNetBuffer
 
 
 def NET_BUFFER_LIST_NEXT_NBL(nbl: Any) -> Any:
+    """nbl->Next, the next NBL of the chain."""
     _live(nbl, NBL, "NET_BUFFER_LIST_NEXT_NBL")
     return nbl.Next
 
 
 def NET_BUFFER_NEXT_NB(nb: Any) -> Any:
+    """nb->Next, the next NB of the NBL."""
     _live(nb, NB, "NET_BUFFER_NEXT_NB")
     return nb.Next
 
 
 def NET_BUFFER_FIRST_MDL(nb: Any) -> Any:
+    """nb->MdlChain, the first MDL of the data space."""
     _live(nb, NB, "NET_BUFFER_FIRST_MDL")
     return nb.MdlChain
 
 
 def NET_BUFFER_DATA_LENGTH(nb: Any) -> int:
+    """nb->DataLength, the bytes of used data (the ULONG member)."""
     _live(nb, NB, "NET_BUFFER_DATA_LENGTH")
     return nb.DataLength
 
 
 def NET_BUFFER_DATA_OFFSET(nb: Any) -> int:
+    """nb->DataOffset, the unused bytes in front of the data (the backfill)."""
     _live(nb, NB, "NET_BUFFER_DATA_OFFSET")
     return nb.DataOffset
 
 
 def NET_BUFFER_CURRENT_MDL(nb: Any) -> Any:
+    """nb->CurrentMdl, the MDL holding the first used byte."""
     _live(nb, NB, "NET_BUFFER_CURRENT_MDL")
     return nb.CurrentMdl
 
 
 def NET_BUFFER_CURRENT_MDL_OFFSET(nb: Any) -> int:
+    """nb->CurrentMdlOffset, the first used byte's offset in CurrentMdl."""
     _live(nb, NB, "NET_BUFFER_CURRENT_MDL_OFFSET")
     return nb.CurrentMdlOffset
 
 
 def NET_BUFFER_CHECKSUM_BIAS(nb: Any) -> int:
+    """nb->ChecksumBias, bytes TCP/IP skips when it computes a checksum."""
     _live(nb, NB, "NET_BUFFER_CHECKSUM_BIAS")
     return nb.ChecksumBias
 
@@ -117,26 +126,31 @@ def NET_BUFFER_LIST_CONTEXT_DATA_SIZE(nbl: Any) -> int:
 
 
 def NET_BUFFER_LIST_STATUS(nbl: Any) -> int:
+    """nbl->Status as an unsigned 32-bit value, as NDIS_STATUS_* are shown."""
     _live(nbl, NBL, "NET_BUFFER_LIST_STATUS")
     return nbl.Status & 0xFFFFFFFF
 
 
 def NET_BUFFER_LIST_FLAGS(nbl: Any) -> int:
+    """nbl->Flags, the private flags (NBL_FLAGS_* ranges)."""
     _live(nbl, NBL, "NET_BUFFER_LIST_FLAGS")
     return nbl.Flags
 
 
 def NET_BUFFER_LIST_NBL_FLAGS(nbl: Any) -> int:
+    """nbl->NblFlags, the public flags (NDIS_NBL_FLAGS_*)."""
     _live(nbl, NBL, "NET_BUFFER_LIST_NBL_FLAGS")
     return nbl.NblFlags
 
 
 def NdisSetNblFlag(nbl: Any, flag: int) -> None:
+    """nbl->NblFlags |= flag."""
     _live(nbl, NBL, "NdisSetNblFlag")
     nbl.NblFlags |= uint(flag, "flag")
 
 
 def NdisClearNblFlag(nbl: Any, flag: int) -> None:
+    """nbl->NblFlags &= ~flag."""
     _live(nbl, NBL, "NdisClearNblFlag")
     nbl.NblFlags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
@@ -160,16 +174,18 @@ def NBL_TEST_FLAG(nbl: Any, flag: int) -> bool:
 
 
 def NBL_SET_FLAG(nbl: Any, flag: int) -> None:
+    """nbl->Flags |= flag (the private-flags field)."""
     _live(nbl, NBL, "NBL_SET_FLAG")
     nbl.Flags |= uint(flag, "flag")
 
 
 def NBL_CLEAR_FLAG(nbl: Any, flag: int) -> None:
+    """nbl->Flags &= ~flag (the private-flags field)."""
     _live(nbl, NBL, "NBL_CLEAR_FLAG")
     nbl.Flags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
 
-# -- hash helpers (NDIS_SPEC.md section 8) --------------------------------------
+# -- hash helpers (docs/macros.md) ----------------------------------------------
 
 _HASH_FUNCTION_MASK = 0x000000FF  # NDIS_HASH_FUNCTION_MASK
 _HASH_TYPE_MASK = 0x00FFFF00  # NDIS_HASH_TYPE_MASK

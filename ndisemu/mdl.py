@@ -1,6 +1,6 @@
 """Memory and MDLs: NdisAllocateMemoryWithTagPriority, NdisAllocateMdl,
 IoAllocateMdl, MmBuildMdlForNonPagedPool and the wdm.h MDL macros.
-NDIS_SPEC.md section 5.
+Reference: docs/mdl.md.
 
 Rules and choices:
 - NdisAllocateMdl returns a fully built MDL (MmInitializeMdl +
@@ -45,6 +45,9 @@ class MdlCalls:
 
     def NdisFreeMemoryWithTagPriority(self, NdisHandle: Any, VirtualAddress: Any,
                                       Tag: int) -> None:
+        """Frees a block from NdisAllocateMemoryWithTagPriority.  A different
+        `Tag`, or a buffer that is part of a larger NDIS allocation, is
+        BugCheck 0x7C/0x84; twice is 0x82."""
         uint(Tag, "Tag")
         self._check("NdisFreeMemoryWithTagPriority",
                     lib.ndisemu_free_memory(self._k, pointer_arg(VirtualAddress,
@@ -52,17 +55,23 @@ class MdlCalls:
                                             Tag, lib.NDISEMU_KIND_MEMORY))
 
     def NdisAllocateMdl(self, NdisHandle: Any, VirtualAddress: Any, Length: int) -> Any:
+        """An MDL over `Length` bytes at `VirtualAddress`, fully built (nonpaged,
+        mapped, PFNs filled); the range must be live data memory (0x7C/0x8E)."""
         uint(Length, "Length")
         rc = lib.ndisemu_allocate_mdl(self._k, pointer_arg(VirtualAddress, "VirtualAddress"),
                                       Length, lib.NDISEMU_ORIGIN_NDIS_MDL, self._out_mdl)
         return self._done("NdisAllocateMdl", rc, self._out_mdl[0])
 
     def NdisFreeMdl(self, Mdl: Any) -> None:
+        """Frees an MDL from NdisAllocateMdl; its ByteCount must be back at the
+        allocated length (0x7C/0x8D); another allocator's MDL is 0x7C/0x84."""
         self._check("NdisFreeMdl", lib.ndisemu_free_mdl(self._k, _p(Mdl),
                                                         lib.NDISEMU_ORIGIN_NDIS_MDL))
 
     def IoAllocateMdl(self, VirtualAddress: Any, Length: int, SecondaryBuffer: Any,
                       ChargeQuota: Any, Irp: Any) -> Any:
+        """An MDL header for the range (MDL_ALLOCATED_FIXED_SIZE, PFNs untouched:
+        call MmBuildMdlForNonPagedPool).  Irp must be None; NULL beyond 4 GB - 4 KB."""
         uint(Length, "Length")
         if Irp is not None:
             raise ValueError("Irp: IRPs are not emulated; pass None")
@@ -77,9 +86,12 @@ class MdlCalls:
         return self._done("IoAllocateMdl", rc, self._out_mdl[0])
 
     def IoFreeMdl(self, Mdl: Any) -> None:
+        """Frees an MDL from IoAllocateMdl (another allocator's MDL is 0x7C/0x84)."""
         self._check("IoFreeMdl", lib.ndisemu_free_mdl(self._k, _p(Mdl), lib.NDISEMU_ORIGIN_IO_MDL))
 
     def MmBuildMdlForNonPagedPool(self, MemoryDescriptorList: Any) -> None:
+        """Fills the PFN array and MappedSystemVa and sets
+        MDL_SOURCE_IS_NONPAGED_POOL; the range must be live nonpaged memory."""
         self._check("MmBuildMdlForNonPagedPool",
                     lib.ndisemu_build_mdl_for_nonpaged_pool(self._k, _p(MemoryDescriptorList)))
 
@@ -113,10 +125,12 @@ class MdlCalls:
         return CurrentMdl.Next
 
     def MmGetMdlByteCount(self, Mdl: Any) -> int:
+        """ByteCount, after checking the MDL is live (BugCheck 0x50 otherwise)."""
         self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteCount")
         return Mdl.ByteCount
 
     def MmGetMdlByteOffset(self, Mdl: Any) -> int:
+        """ByteOffset, after checking the MDL is live (BugCheck 0x50 otherwise)."""
         self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteOffset")
         return Mdl.ByteOffset
 
@@ -134,6 +148,8 @@ class MdlCalls:
         return lib.ndisemu_size_of_mdl(ffi.cast("void *", address), Length)
 
     def MmInitializeMdl(self, MemoryDescriptorList: Any, BaseVa: Any, Length: int) -> None:
+        """Re-initializes an existing MDL object for BaseVa/Length (its storage must
+        hold MmSizeOfMdl bytes); it does not turn arbitrary memory into an MDL."""
         uint(Length, "Length")
         self._check("MmInitializeMdl",
                     lib.ndisemu_initialize_mdl(self._k, _p(MemoryDescriptorList),

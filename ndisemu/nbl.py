@@ -1,6 +1,6 @@
 """NET_BUFFER_LIST calls: NdisAllocateNetBufferList,
 NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NBL context,
-and the build_nbl / nb_bytes helpers.  NDIS_SPEC.md sections 4 and 6.
+and the build_nbl / nb_bytes helpers.  Reference: docs/net-buffer-list.md.
 
 Rules and choices:
 - A new NBL: NdisPoolHandle = its pool, the pool's ProtocolId in the
@@ -37,6 +37,9 @@ class NblCalls:
 
     def NdisAllocateNetBufferList(self, PoolHandle: Any, ContextSize: int,
                                   ContextBackFill: int) -> Any:
+        """A zero-filled NBL from the pool (with its preallocated NB, MDL and
+        data if the pool has them) and a context of ContextSize + ContextBackFill
+        bytes (multiples of 16, else ValueError); NULL on allocation failure."""
         multiple_of(ContextSize, "ContextSize", 16)
         multiple_of(ContextBackFill, "ContextBackFill", 16)
         rc = lib.ndisemu_allocate_nbl(self._k, _p(PoolHandle), ContextSize, ContextBackFill,
@@ -46,6 +49,9 @@ class NblCalls:
     def NdisAllocateNetBufferAndNetBufferList(self, PoolHandle: Any, ContextSize: int,
                                               ContextBackFill: int, MdlChain: Any,
                                               DataOffset: int, DataLength: int) -> Any:
+        """NdisAllocateNetBufferList plus one NB over MdlChain with DataOffset and
+        DataLength.  The pool must have fAllocateNetBuffer and no DataSize
+        (BugCheck 0x7C/0x8C); NULL on allocation failure."""
         multiple_of(ContextSize, "ContextSize", 16)
         multiple_of(ContextBackFill, "ContextBackFill", 16)
         uint(DataOffset, "DataOffset")
@@ -55,6 +61,9 @@ class NblCalls:
         return self._done("NdisAllocateNetBufferAndNetBufferList", rc, self._out_nbl[0])
 
     def NdisFreeNetBufferList(self, NetBufferList: Any) -> None:
+        """Frees the NBL with its context, preallocated NB, MDL and data.  NBs
+        attached with NdisAllocateNetBuffer are left to the caller.  ChildRefCount
+        not 0 (0x85), contexts left (0x86), a derived NBL (0x84), twice (0x82)."""
         self._check("NdisFreeNetBufferList", lib.ndisemu_free_nbl(self._k, _p(NetBufferList)))
 
     def NdisAllocateNetBufferListContext(self, NetBufferList: Any, ContextSize: int,
@@ -71,6 +80,8 @@ class NblCalls:
         return self._status("NdisAllocateNetBufferListContext", rc)
 
     def NdisFreeNetBufferListContext(self, NetBufferList: Any, ContextSize: int) -> None:
+        """Frees the last ContextSize bytes allocated (LIFO, same size; else
+        BugCheck 0x7C/0x86)."""
         uint(ContextSize, "ContextSize", 16)
         self._check("NdisFreeNetBufferListContext",
                     lib.ndisemu_free_nbl_context(self._k, _p(NetBufferList), ContextSize))
@@ -79,7 +90,7 @@ class NblCalls:
 
     def build_nbl(self, pool: Any, payloads: Sequence[bytes], *,
                   mdl_sizes: Sequence[int] | None = None, data_offset: int = 0) -> Any:
-        """An NBL with one NB per payload (API.md, "Helpers").
+        """An NBL with one NB per payload (docs/net-buffer-list.md).
 
         Each NB has `data_offset` bytes of backfill (filled with a non-zero
         pattern) before its payload; `mdl_sizes` splits that data space into

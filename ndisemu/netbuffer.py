@@ -1,5 +1,5 @@
 """NET_BUFFER calls: NdisAllocateNetBuffer, NdisAllocateNetBufferMdlAndData,
-NdisFreeNetBuffer, NdisAdjustNetBufferCurrentMdl.  NDIS_SPEC.md section 4.
+NdisFreeNetBuffer, NdisAdjustNetBufferCurrentMdl.  Reference: docs/net-buffer.md.
 
 Rules and choices:
 - A NULL MdlChain needs DataOffset == DataLength == 0; DataOffset + DataLength
@@ -28,6 +28,9 @@ class NetBufferCalls:
 
     def NdisAllocateNetBuffer(self, PoolHandle: Any, MdlChain: Any, DataOffset: int,
                               DataLength: int) -> Any:
+        """An NB over `MdlChain` with DataOffset/DataLength (CurrentMdl set to the
+        first used byte), or NULL.  A NULL chain needs both 0; beyond the chain's
+        bytes is BugCheck 0x7C/0x8F; a pool with a DataSize is 0x7C/0x8C."""
         uint(DataOffset, "DataOffset")
         uint(DataLength, "DataLength")
         rc = lib.ndisemu_allocate_nb(self._k, _p(PoolHandle), _p(MdlChain), DataOffset, DataLength,
@@ -35,10 +38,15 @@ class NetBufferCalls:
         return self._done("NdisAllocateNetBuffer", rc, self._out_nb[0])
 
     def NdisAllocateNetBufferMdlAndData(self, PoolHandle: Any) -> Any:
+        """An NB with its own MDL and DataSize bytes of data: DataOffset 0,
+        DataLength = DataSize.  A pool without DataSize is BugCheck 0x7C/0x8C;
+        NULL on allocation failure."""
         rc = lib.ndisemu_allocate_nb_mdl_and_data(self._k, _p(PoolHandle), self._out_nb)
         return self._done("NdisAllocateNetBufferMdlAndData", rc, self._out_nb[0])
 
     def NdisFreeNetBuffer(self, NetBuffer: Any) -> None:
+        """Frees an NB from NdisAllocateNetBuffer(MdlAndData); a preallocated,
+        clone or fragment NB is BugCheck 0x7C/0x84."""
         self._check("NdisFreeNetBuffer", lib.ndisemu_free_nb(self._k, _p(NetBuffer)))
 
     def NdisAdjustNetBufferCurrentMdl(self, NetBuffer: Any) -> None:

@@ -1,5 +1,5 @@
 """NDIS pools: NdisAllocateNetBufferListPool, NdisAllocateNetBufferPool, their
-frees, and NdisGetPoolFrom*.  Behaviour: NDIS_SPEC.md section 3.
+frees, and NdisGetPoolFrom*.  Reference: docs/pools.md.
 
 Rules and choices:
 - Parameters.Header must be NDIS_OBJECT_TYPE_DEFAULT, revision 1 (Size >= 16 /
@@ -8,7 +8,7 @@ Rules and choices:
   multiple of MEMORY_ALLOCATION_ALIGNMENT and undefined Flags bits are
   BugCheck 0x7C/0x8F (the docs forbid them but name no outcome).
 - Freeing a pool with objects still allocated from it is BugCheck 0x7C/0x27,
-  P2 = 1 (API.md), for NBL and NB pools alike.
+  P2 = 1 (chosen), for NBL and NB pools alike.
 - Flags VERIFY (revision 2): freed objects are never reused, so a stale
   pointer to one always faults; under the verifier their poison is checked
   when the pool is freed (or by scan_quarantine), and a write made through
@@ -69,14 +69,19 @@ class PoolCalls:
         return self._done("NdisAllocateNetBufferListPool", rc, self._out_void[0])
 
     def NdisFreeNetBufferListPool(self, PoolHandle: Any) -> None:
+        """Frees an NBL pool.  Objects still allocated from it: BugCheck 0x7C/0x27
+        (P2 = 1); the Kernel's default pools cannot be freed (0x7C/0x84)."""
         self._check("NdisFreeNetBufferListPool", lib.ndisemu_free_nbl_pool(self._k, _p(PoolHandle)))
 
     def NdisAllocateNetBufferPool(self, NdisHandle: Any, Parameters: Any) -> Any:
+        """Returns the NB pool handle (`void *`), or NULL when pool memory fails.
+        `Parameters` as for NdisAllocateNetBufferListPool (NET_BUFFER_POOL_PARAMETERS)."""
         params = pool_parameters(Parameters, "NET_BUFFER_POOL_PARAMETERS")
         rc = lib.ndisemu_allocate_nb_pool(self._k, params, 0, self._out_void)
         return self._done("NdisAllocateNetBufferPool", rc, self._out_void[0])
 
     def NdisFreeNetBufferPool(self, PoolHandle: Any) -> None:
+        """Frees an NB pool.  NBs still allocated from it: BugCheck 0x7C/0x27 (P2 = 1)."""
         self._check("NdisFreeNetBufferPool", lib.ndisemu_free_nb_pool(self._k, _p(PoolHandle)))
 
     def NdisGetPoolFromNetBufferList(self, NetBufferList: Any) -> Any:
@@ -85,6 +90,7 @@ class PoolCalls:
         return self._done("NdisGetPoolFromNetBufferList", rc, self._out_void[0])
 
     def NdisGetPoolFromNetBuffer(self, NetBuffer: Any) -> Any:
+        """The NB's NdisPoolHandle field (the pool it came from)."""
         rc = lib.ndisemu_pool_from_nb(self._k, _p(NetBuffer), self._out_void)
         return self._done("NdisGetPoolFromNetBuffer", rc, self._out_void[0])
 

@@ -114,10 +114,12 @@ class BugCheck(Exception):
 
     @property
     def subcode(self) -> int:
+        """Parameter 1: the 0x7C subcode (or 0xC4's rule, 0x50's address)."""
         return self.parameters[0]
 
     @property
     def name(self) -> str:
+        """The 0x7C subcode's name (NDIS_BUGCHECK_... / NDISEMU_...), else ""."""
         return SUBCODES.get(self.subcode, ("", ""))[0] if self.code == 0x7C else ""
 
 

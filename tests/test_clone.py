@@ -1,4 +1,4 @@
-"""Derived NBLs (NDIS_SPEC 7): clones, FWPS clones, deep clones, fragments,
+"""Derived NBLs (docs/derived.md): clones, FWPS clones, deep clones, fragments,
 reassembly; shared data, offsets, counts and every free rule."""
 
 import pytest

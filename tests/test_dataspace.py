@@ -102,7 +102,7 @@ def manual_nb(k, sizes, data_offset, data_length, nb_pool):
 # (payload length, mdl_sizes, data_offset, delta, backfill)
 ROUND_TRIPS = [
     (10, None, 0, 0, 0),        # no-op
-    (10, None, 8, 8, 0),        # delta == DataOffset: no allocation (NDIS_SPEC 11.8)
+    (10, None, 8, 8, 0),        # delta == DataOffset: no allocation
     (10, None, 8, 3, 0),        # within the current MDL
     (10, [4], 8, 6, 0),         # back across an MDL boundary
     (10, [4], 8, 4, 0),         # lands exactly at an MDL start

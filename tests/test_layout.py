@@ -258,7 +258,7 @@ def test_slist_header_shape_per_abi():
 
 
 def test_runtime_structs_are_the_wrapper_view():
-    """The executable x64 structs are ndis.sys's own layout (DESIGN.md)."""
+    """The executable x64 structs are ndis.sys's own layout (docs/kernel.md)."""
     wrapper = layout.profile("x64", "wrapper")["structs"]
     for name in ("NET_BUFFER_LIST", "NET_BUFFER", "MDL", "NET_BUFFER_LIST_CONTEXT",
                  "NET_BUFFER_LIST_POOL_PARAMETERS", "NET_BUFFER_POOL_PARAMETERS"):
@@ -365,3 +365,56 @@ def test_field_at_names_innermost_member():
     assert layout.field_at("NET_BUFFER_LIST", 0x86) == "ChildRefCount"
     assert layout.field_at("NET_BUFFER_LIST", 0x8C) in ("Status", "NdisReserved2")
     assert layout.field_at("NET_BUFFER_LIST", 0x98) == "NetBufferListInfo"
+
+
+# The legacy names (NDIS_INCLUDE_LEGACY_NAMES): the header overlays and, in
+# the legacy types, both the members C sees through the tagged anonymous
+# members and the C++ names.
+NB_DATA_MEMBERS = ("Next", "CurrentMdl", "CurrentMdlOffset", "DataLength", "stDataLength",
+                   "MdlChain", "DataOffset")
+NBL_DATA_MEMBERS = ("Next", "FirstNetBuffer")
+LEGACY = [
+    # (struct, overlay member, its type, the legacy data struct, its members, C++ name)
+    ("NET_BUFFER", "NetBufferHeader", "NET_BUFFER_HEADER", "NET_BUFFER_DATA",
+     NB_DATA_MEMBERS, "NetBufferData"),
+    ("NET_BUFFER_LIST", "NetBufferListHeader", "NET_BUFFER_LIST_HEADER", "NET_BUFFER_LIST_DATA",
+     NBL_DATA_MEMBERS, "NetBufferListData"),
+]
+
+
+@pytest.mark.parametrize("abi,ndis", ALL_PROFILES)
+@pytest.mark.parametrize("owner,overlay,header,data,members,cxx_name", LEGACY)
+def test_legacy_names(abi, ndis, owner, overlay, header, data, members, cxx_name):
+    structs = layout.profile(abi, ndis)["structs"]
+    owner_fields = structs[owner]["fields"]
+    header_fields = structs[header]["fields"]
+    data_fields = structs[data]["fields"]
+    assert owner_fields[overlay]["offset"] == 0
+    assert owner_fields[overlay]["size"] == structs[header]["size"]
+    assert owner_fields[overlay]["type"] == f"_{header}"
+    assert header_fields[cxx_name] == {"offset": 0, "size": structs[data]["size"],
+                                       "type": f"_{data}"}
+    assert header_fields["Link"]["offset"] == 0
+    for member in members:
+        # The same member at the same place in the struct, in the header
+        # union (C's anonymous NET_BUFFER_DATA) and in the data struct.
+        expected = {k: data_fields[member][k] for k in ("offset", "size", "type")}
+        assert {k: owner_fields[member][k] for k in expected} == expected, member
+        assert {k: header_fields[member][k] for k in expected} == expected, member
+
+
+@pytest.mark.parametrize("abi,ndis", ALL_PROFILES)
+def test_nb_data_length_cxx_name(abi, ndis):
+    fields = layout.struct("NET_BUFFER_DATA", abi, ndis)["fields"]
+    size_t = 4 if abi == "x86" else 8
+    assert fields["NbDataLength"] == {"offset": fields["DataLength"]["offset"], "size": size_t,
+                                      "type": "_NET_BUFFER_DATA_LENGTH"}
+    assert "NbDataLength" not in layout.struct("NET_BUFFER", abi, ndis)["fields"]
+
+
+def test_legacy_names_match_ndis_sys_symbols():
+    """x64 ndis.sys: NetBufferHeader +0x000 (size 0x30), NbDataLength +0x018."""
+    assert layout.struct("NET_BUFFER", "x64", "wrapper")["fields"]["NetBufferHeader"][
+        "size"] == 0x30
+    assert layout.offsetof("NET_BUFFER_DATA", "NbDataLength", "x64", "wrapper") == 0x18
+    assert layout.sizeof("NET_BUFFER_LIST_HEADER", "x64", "wrapper") == 0x10

@@ -1,4 +1,4 @@
-"""Memory and MDLs (NDIS_SPEC 5): wdm.h fields, who frees what."""
+"""Memory and MDLs (docs/mdl.md): wdm.h fields, who frees what."""
 
 import pytest
 from conftest import expect_bugcheck, live

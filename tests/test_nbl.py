@@ -1,5 +1,5 @@
-"""NBLs, NBs and contexts (NDIS_SPEC 4 and 6): initial values, what each free
-releases, context LIFO, and build_nbl shapes."""
+"""NBLs, NBs and contexts (docs/net-buffer.md, docs/net-buffer-list.md):
+initial values, what each free releases, context LIFO, and build_nbl shapes."""
 
 import pytest
 from conftest import expect_bugcheck, live

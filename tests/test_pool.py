@@ -1,4 +1,4 @@
-"""Pools: NdisAllocateNetBufferListPool / NdisAllocateNetBufferPool (NDIS_SPEC 3)."""
+"""Pools: NdisAllocateNetBufferListPool / NdisAllocateNetBufferPool (docs/pools.md)."""
 
 import pytest
 from conftest import expect_bugcheck, live

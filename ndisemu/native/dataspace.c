@@ -2,8 +2,8 @@
  * dataspace.c - data-space operations on a NET_BUFFER: retreat and advance
  * (NdisRetreat/AdvanceNetBuffer[List]DataStart), NdisGetDataBuffer,
  * NdisCopyFromNetBufferToNetBuffer, the NBL info copies and the protocol id.
- * NDIS_SPEC.md section 8; the choices where the docs are silent are listed
- * in ndisemu/dataspace.py.
+ * Reference: docs/data-space.md; the choices where Microsoft's documentation
+ * is silent are also listed in ndisemu/dataspace.py.
  *
  * Every call keeps DataOffset == bytes of the MDLs before CurrentMdl +
  * CurrentMdlOffset (ndisemu_check_nb).  Refused calls change nothing.
@@ -40,7 +40,8 @@ int ndisemu_retreat_plan(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, uint
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, delta,
                                 nb->DataLength, NDISEMU_KIND_NB, nb,
                                 "DataLength + DataOffsetDelta does not fit a ULONG");
-    /* NDIS_SPEC 11.8: delta == DataOffset fits in the unused space. */
+    /* delta == DataOffset fits in the unused space (the documentation's two
+     * thresholds disagree on this case; no allocation is needed). */
     if (delta <= nb->DataOffset)
         return NDISEMU_OK;
     size = (uint64_t)(delta - nb->DataOffset) + backfill;
@@ -408,7 +409,7 @@ int ndisemu_copy_nb_to_nb(ndisemu_kernel *k, NET_BUFFER *dst, uint32_t dst_offse
     if (ndisemu_check_irql(k) || ndisemu_check_nb(k, dst) || ndisemu_check_nb(k, src))
         return NDISEMU_BUGCHECK;
     /* Source: its used data.  Destination: its MDL chain from the data start
-     * (the caller fixes DataLength afterwards, NDIS_SPEC section 8). */
+     * (the caller is told to fix DataLength up afterwards). */
     src_left = src_offset < src->DataLength ? src->DataLength - src_offset : 0;
     capacity = ndisemu_chain_bytes(dst->MdlChain) - dst->DataOffset;
     dst_left = dst_offset < capacity ? capacity - dst_offset : 0;

@@ -17,6 +17,12 @@ NDISEMU_FACT(sizeof(NET_BUFFER) == 0xb0);
 NDISEMU_FACT(sizeof(MDL) == 0x30);
 NDISEMU_FACT(sizeof(SLIST_HEADER) == 16 && _Alignof(SLIST_HEADER) == 16);
 NDISEMU_FACT(offsetof(NET_BUFFER_LIST_CONTEXT, ContextData) == 16);
+/* The legacy names as ndis.sys's symbols give them. */
+NDISEMU_FACT(offsetof(NET_BUFFER, NetBufferHeader) == 0);
+NDISEMU_FACT(sizeof(NET_BUFFER_HEADER) == 0x30);
+NDISEMU_FACT(sizeof(NET_BUFFER_DATA) == 0x30);
+NDISEMU_FACT(offsetof(NET_BUFFER_DATA, NbDataLength) == 0x18);
+NDISEMU_FACT(offsetof(NET_BUFFER_LIST, NetBufferListHeader) == 0);
 #if NDIS_WRAPPER
 NDISEMU_FACT(sizeof(NET_BUFFER_LIST) == 0x180);
 #elif NDISEMU_NDIS_VERSION == 687
@@ -41,7 +47,7 @@ NDISEMU_FACT(sizeof(NET_BUFFER_LIST) == 0xc0);
 #endif
 #endif
 
-/* Every ABI: ndis.sys's view has 29 info slots (API.md, DESIGN.md). */
+/* Every ABI: ndis.sys's view has 29 info slots (its symbols' NET_BUFFER_LIST). */
 #if NDIS_WRAPPER
 NDISEMU_FACT(MaxNetBufferListInfo == 29);
 #endif

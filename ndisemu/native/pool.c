@@ -148,7 +148,7 @@ static int free_pool(ndisemu_kernel *k, void *handle, int kind)
                                 "the Kernel's default pool belongs to NDIS, not the caller");
     if (pool->live) {
         /* Microsoft's leaked-NBL subcode, P2 = 1 as its NBL tracker reports
-         * it (API.md), P3 = P4 = 0 as documented. */
+         * it (ndisemu's documented choice), P3 = P4 = 0 as documented. */
         ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDIS_BUGCHECK_LEAKED_NBL, 0, 0, (uint32_t)kind,
                          handle,
                          "pool freed while objects allocated from it are still live");

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ndisemu-installed
-NATIVE := $(wildcard cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
+NATIVE := $(wildcard ndisemu/include/*.h ndisemu/include/cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
           ndisemu/_build.py pyproject.toml setup.py
 
 .PHONY: install test test-sanitize bench layout lint fuzz clean windows-cc

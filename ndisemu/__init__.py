@@ -31,7 +31,15 @@ _HOMES = {
     "ffi": "ndisemu._native",
     "lib": "ndisemu._native",
 }
-_SUBMODULES = ("layout", "macros")
+_SUBMODULES = ("driver", "layout", "macros", "sanitize")
+
+
+def get_include() -> str:
+    """The folder holding ndisemu's WDK-compatible ``ndis.h`` and ``fwpsk.h``
+    for driver C code (``-I`` it, as numpy.get_include; ``ndisemu include``
+    prints it)."""
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
 def _constants() -> dict[str, int]:
@@ -50,7 +58,8 @@ def __getattr__(name: str) -> Any:
     elif name in _SUBMODULES:
         value = importlib.import_module(f"ndisemu.{name}")
     elif name == "__all__":
-        value = sorted(_HOMES) + list(_SUBMODULES) + _macro_names() + list(_constants())
+        value = (sorted(_HOMES) + list(_SUBMODULES) + ["get_include"] + _macro_names() +
+                 list(_constants()))
     elif name in _macro_names():
         value = getattr(importlib.import_module("ndisemu.macros"), name)
     elif name in _constants():

@@ -1,4 +1,4 @@
-"""cffi build module: compiles cdefs/ and ndisemu/native/ into ndisemu._native.
+"""cffi build module: compiles ndisemu/include/cdefs/ and ndisemu/native/ into ndisemu._native.
 
 Run by setuptools through ``cffi_modules``.  Nothing here states an offset:
 
@@ -27,7 +27,8 @@ import pycparser
 from pycparser import c_ast
 
 ROOT = Path(__file__).resolve().parent.parent
-CDEFS = ROOT / "cdefs"
+INCLUDE = ROOT / "ndisemu" / "include"
+CDEFS = INCLUDE / "cdefs"
 NATIVE = ROOT / "ndisemu" / "native"
 GENERATED = ROOT / "build" / "ndisemu_gen"
 
@@ -365,13 +366,18 @@ def generate_layout_sources() -> list[str]:
     return paths
 
 
+def struct_cdef() -> str:
+    """cdef text of the runtime structs: x64, ndis.sys's wrapper view (what
+    driver modules share with ndisemu._native through ffi.include)."""
+    structs = preprocess("x64", "wrapper", "CDEF")
+    return re.sub(r"^\s*typedef\s+(u?int\d+_t)\s+\1\s*;\s*$", "", structs, flags=re.MULTILINE)
+
+
 def runtime_cdef() -> str:
     """cdef text: the x64 wrapper-view structs, then the native core's API."""
-    structs = preprocess("x64", "wrapper", "CDEF")
-    structs = re.sub(r"^\s*typedef\s+(u?int\d+_t)\s+\1\s*;\s*$", "", structs, flags=re.MULTILINE)
-    core = [(NATIVE / "layout_table.h"), (CDEFS / "core.h")]
+    core = [(NATIVE / "layout_table.h"), (NATIVE / "core.h")]
     api = "\n".join(_strip_preprocessor(p.read_text()) for p in core)
-    return structs + "\n" + api
+    return struct_cdef() + "\n" + api
 
 
 def _strip_preprocessor(text: str) -> str:
@@ -403,7 +409,9 @@ def build_ffi(sanitize: bool = False) -> cffi.FFI:
         # compile() (the sanitized build) runs in its tmpdir and needs them whole
         sources=[str(ROOT / s) if sanitize else s
                  for s in native_sources() + generate_layout_sources()],
-        include_dirs=[str(CDEFS), str(NATIVE)],
+        # cdefs/ first: the core's "ndis.h" is the declarations, not the
+        # driver-facing header of ndisemu/include/
+        include_dirs=[str(CDEFS), str(NATIVE), str(INCLUDE)],
         extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wno-unused-function",
                             # calls between the core's own files need no PLT:
                             # only PyInit is exported (PyMODINIT_FUNC)
@@ -434,5 +442,6 @@ if __name__ == "__main__":
         print(build_sanitized(Path(sys.argv[2]).resolve()))
     else:
         build_ffi().compile(verbose=True)
-else:
+elif __name__ == "__cffi__":          # setup.py's cffi_modules runs this file so
     ffibuilder = build_ffi()
+# (imported as ndisemu._build, by ndisemu.driver, nothing is built)

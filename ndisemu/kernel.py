@@ -20,7 +20,7 @@ from ndisemu import constants, layout
 from ndisemu._args import pointer_arg, uint
 from ndisemu._native import ffi, lib
 from ndisemu.clone import CloneCalls
-from ndisemu.dataspace import DataSpaceCalls
+from ndisemu.dataspace import RECEIVE_INFO, SEND_INFO, DataSpaceCalls
 from ndisemu.inspection import InspectionCalls
 from ndisemu.mdl import MdlCalls
 from ndisemu.nbl import NblCalls
@@ -154,6 +154,11 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         bisect.insort(_registry, entry)
         weakref.finalize(self, _unregister, self._base)
         self.default_nbl_pool, self.default_nb_pool = self._default_pools()
+        # What NdisCopySend/ReceiveNetBufferListInfo copy at this NDIS version,
+        # for driver code (the Python calls pass their own lists).
+        for which, names in enumerate((SEND_INFO, RECEIVE_INFO)):
+            slots = self._info_slots(names)
+            lib.ndisemu_set_info_slots(self._k, which, ffi.new("uint32_t[]", slots), len(slots))
 
     # -- plumbing shared by every call ----------------------------------------
 
@@ -176,6 +181,23 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         if rc == lib.NDISEMU_NO_MEMORY:
             return STATUS_RESOURCES
         raise self._raise(call)
+
+    def _raise_from_driver(self, label: str) -> BugCheck:
+        """The bug check that stopped driver code entered through `label`
+        (``driver.function``), naming the NDIS call that raised it."""
+        inner = ffi.string(self._bug.call).decode() if self._bug.call != ffi.NULL else "?"
+        return from_native(f"{label} -> {inner}", self._bug)
+
+    def load(self, driver: Any) -> Any:
+        """Binds a driver module from :func:`ndisemu.driver.build` to this
+        Kernel: ``d = k.load(drv)``; ``d.Function(...)`` runs the C function
+        with this Kernel as its machine.  A module built with sanitize=True
+        also poisons this Kernel's arena for AddressSanitizer."""
+        from ndisemu.driver import Driver, LoadedDriver
+        if not isinstance(driver, Driver):
+            raise TypeError(f"load() takes what ndisemu.driver.build() returns, not "
+                            f"{type(driver).__name__}")
+        return LoadedDriver(self, driver)
 
     def _check(self, call: str, rc: int) -> None:
         if rc:

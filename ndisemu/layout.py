@@ -2,7 +2,7 @@
 and the checks of other people's definitions against them.
 
 Every number here comes from the tables the C compiler filled in when it
-compiled cdefs/ndis.h once per profile (see ndisemu/_build.py); nothing is
+compiled ndisemu/include/cdefs/ndis.h once per profile (see ndisemu/_build.py); nothing is
 restated by hand.  Profiles: ABIS x VERSIONS, 45 in all.  docs/layout.md
 describes the JSON schema, the checks and the diff.
 

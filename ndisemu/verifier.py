@@ -13,6 +13,7 @@ BUGCODE_NDIS_DRIVER = 0x7C
 DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4
 PAGE_FAULT_IN_NONPAGED_AREA = 0x50
 SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION = 0xC1
+KMODE_EXCEPTION_NOT_HANDLED = 0x1E
 DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL = 0xD5
 
 # Stop codes other than 0x7C, with what their parameters mean here.
@@ -28,6 +29,10 @@ STOP_CODES: dict[int, tuple[str, str]] = {
     DRIVER_VERIFIER_DETECTED_VIOLATION: (
         "DRIVER_VERIFIER_DETECTED_VIOLATION",
         "a call made above its maximum IRQL (P1 0x91001, P3 the IRQL, P4 the maximum)"),
+    KMODE_EXCEPTION_NOT_HANDLED: (
+        "KMODE_EXCEPTION_NOT_HANDLED",
+        "driver C code failed an ASSERT/NT_ASSERT (P1 0xC0000420 STATUS_ASSERTION_FAILURE; "
+        "the message gives the expression, file and line)"),
     DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL: (
         "DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL",
         "under the verifier, freed memory was written through a stale pointer, found when "
@@ -137,9 +142,12 @@ def from_native(call: str, bug) -> BugCheck:
     label = ("BUGCODE_NDIS_DRIVER" if code == BUGCODE_NDIS_DRIVER
              else STOP_CODES.get(code, ("STOP", ""))[0])
     detail = ffi.string(bug.detail).decode(errors="replace")
+    parts = [text]
+    if int(bug.object) or int(bug.object_kind):
+        parts.append(where)
     if detail:
-        where += f"; {detail}"
-    message = (f"{call}: {text}: {where} "
+        parts.append(detail)
+    message = (f"{call}: {': '.join(parts)} "
                f"[bug check {code:#x} {label} ({', '.join(f'{p:#x}' for p in params)})]")
     return BugCheck(code, params, message)
 

@@ -234,7 +234,7 @@ def test_cdefs_compiled_for_windows_targets_match_the_truth(tmp_path, windows_cc
     32-bit integers); clang's MSVC targets, real pointers and all, agree on
     every member of every struct."""
     from pathlib import Path
-    cdefs = Path(__file__).resolve().parent.parent / "cdefs" / "ndis.h"
+    cdefs = Path(__file__).resolve().parent.parent / "ndisemu" / "include" / "cdefs" / "ndis.h"
     for abi, version, number, wrapper in [(abi, v, n, w) for abi in layout.ABIS
                                           for v, n, w in [("6.0", 600, 0), ("6.87", 687, 0),
                                                           ("wrapper", 687, 1)]]:

@@ -18,10 +18,31 @@
  * once, never handed out again.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "kernel.h"
+
+/* ---- AddressSanitizer's view of the arena ---------------------------------- */
+/*
+ * When a driver built with ASan is loaded, the arena is poisoned so that its
+ * reads and writes into pool headers, freed blocks and the bytes past a
+ * buffer's requested length are reported at the driver's line.  The core is
+ * not instrumented, but ASan intercepts the memcpy/memset/memcmp it calls:
+ * it unpoisons what it touches first and poisons it again after.  The
+ * runtime's functions are looked up at run time: the core never links it.
+ */
+typedef void (*shadow_fn)(void const volatile *addr, size_t size);
+static shadow_fn shadow_poison_fn, shadow_unpoison_fn;
+
+static void shadow(ndisemu_kernel *k, shadow_fn fn, const void *p, uint64_t n)
+{
+    if (k->asan && n)
+        fn(p, n);
+}
+#define POISON(k, p, n) shadow((k), shadow_poison_fn, (p), (n))
+#define UNPOISON(k, p, n) shadow((k), shadow_unpoison_fn, (p), (n))
 
 #define NDISEMU_CHUNK_SHIFT 12
 
@@ -306,11 +327,15 @@ static void arm_guard(ndisemu_kernel *k, ndisemu_rec *r)
 {
     uint8_t *payload = ndisemu_rec_payload(k, r);
     uint64_t end = ndisemu_align_up(r->size, NDISEMU_ALIGN);
-    if (!k->verifier || !guarded_kind(r->kind) || end == r->size)
+    if (!guarded_kind(r->kind) || end == r->size)
         return;
-    memset(payload + r->size, NDISEMU_GUARD, end - r->size);
-    r->flags |= NDISEMU_REC_GUARDED;
-    watch(k, r);
+    if (k->verifier) {
+        memset(payload + r->size, NDISEMU_GUARD, end - r->size);
+        r->flags |= NDISEMU_REC_GUARDED;
+        watch(k, r);
+    }
+    /* for ASan, the slack is out of bounds with the verifier on or off */
+    POISON(k, payload + r->size, end - r->size);
 }
 
 void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r)
@@ -333,9 +358,12 @@ static int check_guard(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_rec *freed)
     uint64_t p[4];
     if (!(r->flags & NDISEMU_REC_GUARDED) || !slack)
         return NDISEMU_OK;
+    UNPOISON(k, payload + r->size, slack);
     at = first_not(payload + r->size, slack, NDISEMU_GUARD);
-    if (at == slack)
+    if (at == slack) {
+        POISON(k, payload + r->size, slack);
         return NDISEMU_OK;
+    }
     p[0] = ndisemu_display(k, ndisemu_rec_payload(k, freed));
     p[1] = ndisemu_display(k, payload + r->size + at);
     p[2] = 0;
@@ -348,6 +376,7 @@ static int check_guard(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_rec *freed)
              r->size, (const char *)&r->tag, r->call ? r->call : "?",
              (unsigned long long)at, NDISEMU_GUARD, payload[r->size + at]);
     memset(payload + r->size, NDISEMU_GUARD, slack);
+    POISON(k, payload + r->size, slack);
     return NDISEMU_BUGCHECK;
 }
 
@@ -378,16 +407,22 @@ int ndisemu_check_release_slow(ndisemu_kernel *k, ndisemu_rec *block)
     return NDISEMU_OK;
 }
 
-/* BugCheck 0xD5 if a poisoned free block was written since its free. */
-static int check_poison(ndisemu_kernel *k, ndisemu_rec *r)
+/* BugCheck 0xD5 if a poisoned free block was written since its free.  The
+ * block stays poisoned for ASan unless `handing_out` (it is being reused). */
+static int check_poison(ndisemu_kernel *k, ndisemu_rec *r, int handing_out)
 {
     uint8_t *payload = ndisemu_rec_payload(k, r);
     uint64_t n = r->span - NDISEMU_HEADER, at, p[4];
     if (!(r->flags & NDISEMU_REC_POISONED))
         return NDISEMU_OK;
+    UNPOISON(k, payload, n);
     at = first_not(payload, n, NDISEMU_POISON);
-    if (at == n)
+    if (at == n) {
+        if (!handing_out)
+            POISON(k, payload, n);
         return NDISEMU_OK;
+    }
+    POISON(k, payload, n);
     p[0] = ndisemu_display(k, payload + at);
     p[1] = 1;                          /* a write */
     p[2] = 0;
@@ -421,7 +456,7 @@ static ndisemu_rec *take_free(ndisemu_kernel *k, ndisemu_ids *list, uint64_t spa
         if (r->span != span)
             continue;                  /* only the large list mixes spans */
         list->ids[i] = list->ids[--list->count];
-        if (k->verifier && check_poison(k, r)) {
+        if (k->verifier && check_poison(k, r, 1)) {
             k->alloc_refused = 1;
             return NULL;
         }
@@ -478,6 +513,7 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
     r->size = (uint32_t)size;
     r->call = k->call;
     imprint(k, r, 0);
+    UNPOISON(k, ndisemu_rec_payload(k, r), span - NDISEMU_HEADER);
     memset(ndisemu_rec_payload(k, r), 0,
            zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
     arm_guard(k, r);
@@ -517,6 +553,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
     r->call = k->call;
     k->map[r->offset >> NDISEMU_GRANULE_SHIFT] = r->id;
     imprint(k, r, (uint32_t)(r->offset - outer->offset));
+    POISON(k, k->base + r->offset, NDISEMU_HEADER);
     *cursor += ndisemu_inner_span(size);
     k->stats.live[kind]++;
     if (kind == NDISEMU_KIND_DATA) {
@@ -570,9 +607,11 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
     r->flags = 0;
     imprint_state(k, r);
     if (k->verifier) {
+        UNPOISON(k, payload, r->span - NDISEMU_HEADER);
         memset(payload, NDISEMU_POISON, r->span - NDISEMU_HEADER);
         r->flags |= NDISEMU_REC_POISONED;
     }
+    POISON(k, payload, r->span - NDISEMU_HEADER);
     if (pool && (pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
         list = &pool->quarantine;     /* never reused: use after free stays visible */
     else if (pool && ndisemu_block_span(pool->object_bytes) == r->span)
@@ -608,7 +647,7 @@ int ndisemu_scan_pool_quarantine(ndisemu_kernel *k, ndisemu_pool *pool)
     uint32_t i;
     for (i = 0; i < q->count; i++) {
         ndisemu_rec *r = ndisemu_rec_at(k, q->ids[i]);
-        if (check_poison(k, r)) {
+        if (check_poison(k, r, 0)) {
             q->ids[i] = q->ids[--q->count];
             return NDISEMU_BUGCHECK;
         }
@@ -627,6 +666,43 @@ int ndisemu_scan_quarantine(ndisemu_kernel *k)
             return NDISEMU_BUGCHECK;
     }
     return NDISEMU_OK;
+}
+
+/* ---- ASan ------------------------------------------------------------------ */
+
+/* A live block's usable bytes: its own object, and each inner object's. */
+static void unpoison_live(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    uint32_t id;
+    UNPOISON(k, ndisemu_rec_payload(k, r), r->size);
+    for (id = r->next; id; id = ndisemu_rec_at(k, id)->next) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->state == NDISEMU_STATE_LIVE)
+            UNPOISON(k, ndisemu_rec_payload(k, inner), inner->size);
+    }
+}
+
+int ndisemu_enable_asan(ndisemu_kernel *k)
+{
+    uint64_t offset;
+    if (k->asan)
+        return 1;
+    if (!shadow_poison_fn) {
+        shadow_poison_fn = (shadow_fn)dlsym(RTLD_DEFAULT, "__asan_poison_memory_region");
+        shadow_unpoison_fn = (shadow_fn)dlsym(RTLD_DEFAULT, "__asan_unpoison_memory_region");
+    }
+    if (!shadow_poison_fn || !shadow_unpoison_fn)
+        return 0;
+    k->asan = 1;
+    /* Everything poisoned, then the usable bytes of every live block back. */
+    POISON(k, k->base, k->size);
+    for (offset = NDISEMU_ALIGN; offset < k->top;) {
+        ndisemu_rec *r = ndisemu_rec_at(k, k->map[offset >> NDISEMU_GRANULE_SHIFT]);
+        if (r->state == NDISEMU_STATE_LIVE)
+            unpoison_live(k, r);
+        offset += r->span;
+    }
+    return 1;
 }
 
 /* ---- finding what holds an address -------------------------------------- */

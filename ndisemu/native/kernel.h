@@ -153,6 +153,14 @@ struct ndisemu_kernel {
     void *default_nbl_pool;          /* the pools NULL handles stand for */
     void *default_nb_pool;
     int last_rc;                     /* of a call that returns its result */
+    /* driver code (driver.c) */
+    void *frame;                     /* NDISEMU_FRAME of the innermost trampoline */
+    int unwound;                     /* the last driver call ended in a bug check */
+    uint8_t *scratch;                /* working memory of the C-side calls, a stack */
+    uint64_t scratch_size, scratch_used;
+    uint32_t info_slots[2][32];      /* NdisCopySend/ReceiveNetBufferListInfo slots */
+    uint32_t info_count[2];
+    int asan;                        /* the arena is poisoned for sanitized drivers */
 };
 
 /* Names the call being executed: records, bug checks and leak reports say
@@ -389,6 +397,11 @@ uint64_t ndisemu_chain_copy_in(MDL *mdl, uint32_t in_mdl, uint64_t length, const
  * An offset equal to the chain's total lands at the end of the last MDL. */
 int ndisemu_chain_locate(MDL *chain, uint64_t offset, MDL **mdl, uint32_t *in_mdl);
 uint64_t ndisemu_chain_bytes(MDL *chain);
+/* The work of NdisAllocateMemoryWithTagPriority / NdisFreeMemory* for the
+ * calls that name themselves (ExAllocatePoolWithTag, NdisFreeMemory, ...). */
+int ndisemu_memory_alloc(ndisemu_kernel *k, uint64_t length, uint32_t tag, uint32_t kind,
+                         void **out);
+int ndisemu_memory_free(ndisemu_kernel *k, void *va, uint32_t tag, int check_tag, uint32_t kind);
 /* Frees an MDL that owns its data block (build_nbl, the retreat allocator). */
 void ndisemu_free_owned_mdl(ndisemu_kernel *k, ndisemu_rec *mdl);
 /* ndisemu_check_release for such an MDL and its data block. */

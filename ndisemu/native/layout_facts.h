@@ -1,7 +1,8 @@
 /*
  * layout_facts.h - reference points from ndis.sys's symbol files and the WDK
  * headers, asserted at compile time in every layout profile that they
- * concern.  A cdefs/ change that moves any of them does not build.
+ * concern.  A change to ndisemu/include/cdefs/ that moves any of them does
+ * not build.
  */
 #ifndef NDISEMU_LAYOUT_FACTS_H
 #define NDISEMU_LAYOUT_FACTS_H

@@ -76,8 +76,14 @@ int ndisemu_chain_locate(MDL *chain, uint64_t offset, MDL **mdl, uint32_t *in_md
 int ndisemu_allocate_memory(ndisemu_kernel *k, uint64_t length, uint32_t tag, uint32_t kind,
                             void **out)
 {
-    *out = NULL;
     NDISEMU_CALL(k, "NdisAllocateMemoryWithTagPriority");
+    return ndisemu_memory_alloc(k, length, tag, kind, out);
+}
+
+int ndisemu_memory_alloc(ndisemu_kernel *k, uint64_t length, uint32_t tag, uint32_t kind,
+                         void **out)
+{
+    *out = NULL;
     if (ndisemu_check_irql(k))
         return NDISEMU_BUGCHECK;
     *out = ndisemu_block_alloc(k, length, (uint16_t)kind, tag, NULL);
@@ -86,15 +92,20 @@ int ndisemu_allocate_memory(ndisemu_kernel *k, uint64_t length, uint32_t tag, ui
 
 int ndisemu_free_memory(ndisemu_kernel *k, void *va, uint32_t tag, uint32_t kind)
 {
-    ndisemu_rec *r;
     NDISEMU_CALL(k, "NdisFreeMemoryWithTagPriority");
+    return ndisemu_memory_free(k, va, tag, 1, kind);
+}
+
+int ndisemu_memory_free(ndisemu_kernel *k, void *va, uint32_t tag, int check_tag, uint32_t kind)
+{
+    ndisemu_rec *r;
     r = ndisemu_check_free(k, va, (int)kind, "memory freed twice");
     if (!r)
         return NDISEMU_BUGCHECK;
     if (ndisemu_is_inner(r))
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->tag, 0,
                                 kind, va, "buffer belongs to a larger NDIS allocation");
-    if (tag != r->tag)
+    if (check_tag && tag != r->tag)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, tag, r->tag,
                                 kind, va, "tag differs from the tag it was allocated with");
     if (ndisemu_check_release(k, r))

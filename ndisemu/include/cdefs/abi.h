@@ -124,4 +124,16 @@ typedef LONG NDIS_STATUS;
 typedef LONG NTSTATUS;
 typedef ULONG_PTR PFN_NUMBER;
 
+/* Status constants.  Driver code (NDISEMU_DRIVER, set by ndisemu's <ndis.h>)
+ * gets them as the WDK types them, ((NTSTATUS)0xC000009AL), so that
+ * NT_SUCCESS and comparisons with a LONG behave as on Windows; the layout
+ * reports and Python see the plain unsigned values WinDbg prints. */
+#if defined(NDISEMU_DRIVER)
+#define NDISEMU_NTSTATUS(v) ((NTSTATUS)(v##L))
+#define NDISEMU_NDIS_STATUS(v) ((NDIS_STATUS)(v##L))
+#else
+#define NDISEMU_NTSTATUS(v) v
+#define NDISEMU_NDIS_STATUS(v) v
+#endif
+
 #endif /* NDISEMU_ABI_H */

@@ -165,6 +165,20 @@ uint64_t ndisemu_live_objects(ndisemu_kernel *k, ndisemu_object_info *out, uint6
  * the free (BugCheck 0xD5).  NDISEMU_OK if none. */
 int ndisemu_scan_quarantine(ndisemu_kernel *k);
 
+/* -- driver code (driver.c) ---------------------------------------------- */
+/* The table of emulated calls handed to each driver module (an NDISEMU_API). */
+const void *ndisemu_driver_api(void);
+/* 1 if the last call into driver code on k ended in a bug check (k->bug). */
+int ndisemu_driver_unwound(ndisemu_kernel *k);
+/* The info slots NdisCopySend/ReceiveNetBufferListInfo copy for this
+ * Kernel's NDIS version (which 0: send, 1: receive). */
+void ndisemu_set_info_slots(ndisemu_kernel *k, int which, const uint32_t *slots, uint32_t n);
+/* Poisons the arena for AddressSanitizer (a sanitized driver is loaded):
+ * pool headers, freed blocks, the bytes past each buffer's requested length
+ * and the arena not yet carved; from then on allocations and frees keep it
+ * so.  0 if the ASan runtime is not in the process. */
+int ndisemu_enable_asan(ndisemu_kernel *k);
+
 /* -- verifier (verifier.c) ----------------------------------------------- */
 int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb);
 int ndisemu_check_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);

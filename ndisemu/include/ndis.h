@@ -1,0 +1,450 @@
+/*
+ * ndis.h - ndisemu's WDK-compatible <ndis.h> for driver code run on
+ * emulated NET_BUFFER_LISTs (see ndisemu.driver.build and `ndisemu include`).
+ *
+ * It gives driver sources, under the WDK's names:
+ *   - the Windows integer and pointer types (ULONG is 32 bits, as on Windows);
+ *   - the NBL, NB, MDL and context structs, as the driver view of the NDIS
+ *     version the WDK's selection macros pick (NDIS630, NDIS684_MINIPORT, ...;
+ *     the newest, 6.87, when none is defined), declared once in cdefs/;
+ *   - every constant with the WDK's spelling and type;
+ *   - the accessor macros as the WDK writes them (lvalues);
+ *   - the MDL macros, the memory and byte-order helpers, Interlocked*,
+ *     NT_SUCCESS, ASSERT/NT_ASSERT, IRQL and spin locks;
+ *   - every NDIS/Io/Mm/Ex call ndisemu emulates, with its WDK signature.
+ * FWPS calls are in <fwpsk.h>.
+ *
+ * What does not carry over from a Windows build: `long` stays 64 bits on the
+ * host, so code must use the Windows typedefs (ULONG, LONG), as drivers do;
+ * there is no structured exception handling (__try/__except); MSVC's tagged
+ * anonymous structs need -fms-extensions (the build helper passes it).
+ */
+#ifndef NDISEMU_DRIVER_NDIS_H
+#define NDISEMU_DRIVER_NDIS_H
+
+#define NDISEMU_DRIVER 1
+#define NDISEMU_ABI_X64 1
+
+/* The NDIS view: ndis/version.h's selection macros, newest first.  The glue
+ * ndisemu generates for a driver module (NDISEMU_RUNTIME_VIEW) sees what
+ * memory holds, ndis.sys's own view; a driver sees a prefix of it. */
+#ifndef NDISEMU_NDIS_VERSION
+#if defined(NDISEMU_RUNTIME_VIEW)
+#define NDISEMU_NDIS_VERSION 687
+#define NDIS_WRAPPER 1
+#elif defined(NDIS687) || defined(NDIS687_MINIPORT)
+#define NDISEMU_NDIS_VERSION 687
+#elif defined(NDIS686) || defined(NDIS686_MINIPORT)
+#define NDISEMU_NDIS_VERSION 686
+#elif defined(NDIS685) || defined(NDIS685_MINIPORT)
+#define NDISEMU_NDIS_VERSION 685
+#elif defined(NDIS684) || defined(NDIS684_MINIPORT)
+#define NDISEMU_NDIS_VERSION 684
+#elif defined(NDIS683) || defined(NDIS683_MINIPORT)
+#define NDISEMU_NDIS_VERSION 683
+#elif defined(NDIS682) || defined(NDIS682_MINIPORT)
+#define NDISEMU_NDIS_VERSION 682
+#elif defined(NDIS681) || defined(NDIS681_MINIPORT)
+#define NDISEMU_NDIS_VERSION 681
+#elif defined(NDIS680) || defined(NDIS680_MINIPORT)
+#define NDISEMU_NDIS_VERSION 680
+#elif defined(NDIS670) || defined(NDIS670_MINIPORT)
+#define NDISEMU_NDIS_VERSION 670
+#elif defined(NDIS660) || defined(NDIS660_MINIPORT)
+#define NDISEMU_NDIS_VERSION 660
+#elif defined(NDIS650) || defined(NDIS650_MINIPORT)
+#define NDISEMU_NDIS_VERSION 650
+#elif defined(NDIS640) || defined(NDIS640_MINIPORT)
+#define NDISEMU_NDIS_VERSION 640
+#elif defined(NDIS630) || defined(NDIS630_MINIPORT)
+#define NDISEMU_NDIS_VERSION 630
+#elif defined(NDIS620) || defined(NDIS620_MINIPORT)
+#define NDISEMU_NDIS_VERSION 620
+#elif defined(NDIS61) || defined(NDIS61_MINIPORT)
+#define NDISEMU_NDIS_VERSION 601
+#elif defined(NDIS60) || defined(NDIS60_MINIPORT)
+#define NDISEMU_NDIS_VERSION 600
+#else
+#define NDISEMU_NDIS_VERSION 687
+#endif
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "sal.h"
+#include "ndisemu_api.h"
+
+/* ---- language ------------------------------------------------------------ */
+
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
+#define TRUE 1
+#define FALSE 0
+#define IN
+#define OUT
+#define OPTIONAL
+#define CONST const
+#define NTAPI
+#define NTSYSAPI
+#define NTKERNELAPI
+#define NDIS_EXPORTED_ROUTINE
+#define EXTERN_C
+#define EXTERN_C_START
+#define EXTERN_C_END
+#define __inline inline
+#define __forceinline inline __attribute__((always_inline))
+#define FORCEINLINE static inline __attribute__((always_inline))
+#define DECLSPEC_NOINLINE __attribute__((noinline))
+#define DECLSPEC_NORETURN __attribute__((noreturn))
+#define DECLSPEC_CACHEALIGN __attribute__((aligned(64)))
+#define UNREFERENCED_PARAMETER(P) ((void)(P))
+#define UNREFERENCED_LOCAL_VARIABLE(V) ((void)(V))
+#define PAGED_CODE()
+#define PAGED_CODE_LOCKED()
+#define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
+#define RTL_FIELD_SIZE(type, field) (sizeof(((type *)0)->field))
+#define CONTAINING_RECORD(address, type, field) \
+    ((type *)((PCHAR)(address) - (ULONG_PTR)(&((type *)0)->field)))
+#define RTL_NUMBER_OF(A) (sizeof(A) / sizeof((A)[0]))
+#define ARRAYSIZE(A) RTL_NUMBER_OF(A)
+#define ALIGN_DOWN_BY(length, alignment) \
+    ((ULONG_PTR)(length) & ~((ULONG_PTR)(alignment) - 1))
+#define ALIGN_UP_BY(length, alignment) \
+    (ALIGN_DOWN_BY(((ULONG_PTR)(length) + (alignment) - 1), alignment))
+#define PtrToUlong(p) ((ULONG)(ULONG_PTR)(p))
+#define PtrToLong(p) ((LONG)(LONG_PTR)(p))
+#define UlongToPtr(u) ((PVOID)(ULONG_PTR)(ULONG)(u))
+#define ULongToPtr(u) UlongToPtr(u)
+#define LongToPtr(l) ((PVOID)(LONG_PTR)(LONG)(l))
+#ifndef min
+#define min(a, b) (((a) < (b)) ? (a) : (b))
+#endif
+#ifndef max
+#define max(a, b) (((a) > (b)) ? (a) : (b))
+#endif
+#define MAXULONG 0xFFFFFFFFu
+#define MAXUSHORT 0xFFFFu
+#define MAXUCHAR 0xFFu
+#define MAXLONG 0x7FFFFFFF
+
+/* ---- statuses ---------------------------------------------------------- */
+
+#define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
+#define STATUS_PENDING                  NDISEMU_NTSTATUS(0x00000103)
+#define STATUS_INTEGER_OVERFLOW         NDISEMU_NTSTATUS(0xC0000095)
+#define STATUS_BUFFER_TOO_SMALL         NDISEMU_NTSTATUS(0xC0000023)
+#define STATUS_NOT_SUPPORTED            NDISEMU_NTSTATUS(0xC00000BB)
+#define STATUS_NO_MEMORY                NDISEMU_NTSTATUS(0xC0000017)
+#define STATUS_ASSERTION_FAILURE        NDISEMU_NTSTATUS(0xC0000420)
+#define NDIS_STATUS_NOT_SUPPORTED       NDISEMU_NDIS_STATUS(0xC00000BB)
+#define NDIS_STATUS_BUFFER_TOO_SHORT    NDISEMU_NDIS_STATUS(0xC0000023)
+#define KMODE_EXCEPTION_NOT_HANDLED     0x1E
+
+/* ---- NET_BUFFER_LIST / NET_BUFFER accessors (nblaccessors.h) ---------------- */
+
+#define NET_BUFFER_LIST_NEXT_NBL(_NBL)          ((_NBL)->Next)
+#define NET_BUFFER_LIST_FIRST_NB(_NBL)          ((_NBL)->FirstNetBuffer)
+#define NET_BUFFER_LIST_FLAGS(_NBL)             ((_NBL)->Flags)
+#define NET_BUFFER_LIST_NBL_FLAGS(_NBL)         ((_NBL)->NblFlags)
+#define NET_BUFFER_LIST_STATUS(_NBL)            ((_NBL)->Status)
+#define NET_BUFFER_LIST_INFO(_NBL, _Id)         ((_NBL)->NetBufferListInfo[(_Id)])
+#define NET_BUFFER_LIST_MINIPORT_RESERVED(_NBL) ((_NBL)->MiniportReserved)
+#define NET_BUFFER_LIST_PROTOCOL_RESERVED(_NBL) ((_NBL)->ProtocolReserved)
+#define NET_BUFFER_LIST_CONTEXT_DATA_START(_NBL) \
+    ((PUCHAR)(((_NBL)->Context) + 1) + (_NBL)->Context->Offset)
+#define NET_BUFFER_LIST_CONTEXT_DATA_SIZE(_NBL) (((_NBL)->Context)->Size)
+#define NET_BUFFER_NEXT_NB(_NB)                 ((_NB)->Next)
+#define NET_BUFFER_FIRST_MDL(_NB)               ((_NB)->MdlChain)
+#define NET_BUFFER_DATA_LENGTH(_NB)             ((_NB)->DataLength)
+#define NET_BUFFER_DATA_OFFSET(_NB)             ((_NB)->DataOffset)
+#define NET_BUFFER_CURRENT_MDL(_NB)             ((_NB)->CurrentMdl)
+#define NET_BUFFER_CURRENT_MDL_OFFSET(_NB)      ((_NB)->CurrentMdlOffset)
+#define NET_BUFFER_CHECKSUM_BIAS(_NB)           ((_NB)->ChecksumBias)
+#define NET_BUFFER_MINIPORT_RESERVED(_NB)       ((_NB)->MiniportReserved)
+#define NET_BUFFER_PROTOCOL_RESERVED(_NB)       ((_NB)->ProtocolReserved)
+#define NET_BUFFER_DATA_PHYSICAL_ADDRESS(_NB)   ((_NB)->DataPhysicalAddress)
+
+#define NdisSetNblFlag(_NBL, _F)        ((_NBL)->NblFlags |= (_F))
+#define NdisClearNblFlag(_NBL, _F)      ((_NBL)->NblFlags &= ~(_F))
+#define NdisTestNblFlag(_NBL, _F)       (((_NBL)->NblFlags & (_F)) != 0)
+#define NdisTestNblFlags(_NBL, _F)      (((_NBL)->NblFlags & (_F)) == (_F))
+#define NBL_TEST_FLAG(_NBL, _F)         (((_NBL)->Flags & (_F)) != 0)
+#define NBL_SET_FLAG(_NBL, _F)          ((_NBL)->Flags |= (_F))
+#define NBL_CLEAR_FLAG(_NBL, _F)        ((_NBL)->Flags &= ~(_F))
+
+#define NET_BUFFER_LIST_GET_HASH_VALUE(_NBL) \
+    (PtrToUlong(NET_BUFFER_LIST_INFO(_NBL, NetBufferListHashValue)))
+#define NET_BUFFER_LIST_SET_HASH_VALUE(_NBL, _HashValue) \
+    (NET_BUFFER_LIST_INFO(_NBL, NetBufferListHashValue) = UlongToPtr(_HashValue))
+#define NET_BUFFER_LIST_GET_HASH_TYPE(_NBL) \
+    (PtrToUlong(NET_BUFFER_LIST_INFO(_NBL, NetBufferListHashInfo)) & NDIS_HASH_TYPE_MASK)
+#define NET_BUFFER_LIST_GET_HASH_FUNCTION(_NBL) \
+    (PtrToUlong(NET_BUFFER_LIST_INFO(_NBL, NetBufferListHashInfo)) & NDIS_HASH_FUNCTION_MASK)
+
+/* ---- MDLs (wdm.h, ndis.h) ------------------------------------------------- */
+
+#define MmGetMdlByteCount(Mdl)          ((Mdl)->ByteCount)
+#define MmGetMdlByteOffset(Mdl)         ((Mdl)->ByteOffset)
+#define MmGetMdlVirtualAddress(Mdl)     ((PVOID)((PCHAR)((Mdl)->StartVa) + (Mdl)->ByteOffset))
+#define MmGetMdlPfnArray(Mdl)           ((PPFN_NUMBER)((Mdl) + 1))
+#define MmGetSystemAddressForMdl(Mdl)   MmGetSystemAddressForMdlSafe((Mdl), NormalPagePriority)
+#define NDIS_MDL_LINKAGE(_Mdl)          ((_Mdl)->Next)
+#define NdisQueryMdl(_Mdl, _VirtualAddress, _Length, _Priority)                  \
+    do {                                                                         \
+        *(PVOID *)(_VirtualAddress) = MmGetSystemAddressForMdlSafe((_Mdl), (_Priority)); \
+        *(_Length) = MmGetMdlByteCount(_Mdl);                                    \
+    } while (0)
+#define NdisQueryMdlOffset(_Mdl, _Offset, _Length)                               \
+    do {                                                                         \
+        *(_Offset) = MmGetMdlByteOffset(_Mdl);                                   \
+        *(_Length) = MmGetMdlByteCount(_Mdl);                                    \
+    } while (0)
+#define NdisGetNextMdl(_CurrentMdl, _NextMdl)                                    \
+    do { *(_NextMdl) = (_CurrentMdl)->Next; } while (0)
+#define BYTE_OFFSET(Va)                 ((ULONG)((ULONG_PTR)(Va) & (PAGE_SIZE - 1)))
+#define PAGE_ALIGN(Va)                  ((PVOID)((ULONG_PTR)(Va) & ~(ULONG_PTR)(PAGE_SIZE - 1)))
+#define ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size) \
+    ((BYTE_OFFSET(Va) + ((SIZE_T)(Size)) + (PAGE_SIZE - 1)) >> PAGE_SHIFT)
+FORCEINLINE SIZE_T MmSizeOfMdl(PVOID Base, SIZE_T Length)
+{
+    return sizeof(MDL) + sizeof(PFN_NUMBER) * ADDRESS_AND_SIZE_TO_SPAN_PAGES(Base, Length);
+}
+
+/* Pool types and priorities: every one is nonpaged memory of the arena. */
+#define NonPagedPool            0
+#define NonPagedPoolNx          512
+#define NonPagedPoolNxCacheAligned 516
+#define PagedPool               1
+
+/* ---- memory and byte order ------------------------------------------------ */
+
+#define RtlCopyMemory(Destination, Source, Length)  memcpy((Destination), (Source), (Length))
+#define RtlMoveMemory(Destination, Source, Length)  memmove((Destination), (Source), (Length))
+#define RtlFillMemory(Destination, Length, Fill)    memset((Destination), (Fill), (Length))
+#define RtlZeroMemory(Destination, Length)          memset((Destination), 0, (Length))
+#define RtlEqualMemory(A, B, Length)                (!memcmp((A), (B), (Length)))
+#define NdisMoveMemory(Destination, Source, Length) RtlCopyMemory(Destination, Source, Length)
+#define NdisZeroMemory(Destination, Length)         RtlZeroMemory(Destination, Length)
+#define NdisFillMemory(Destination, Length, Fill)   RtlFillMemory(Destination, Length, Fill)
+#define NdisEqualMemory(A, B, Length)               RtlEqualMemory(A, B, Length)
+#define NdisRetrieveUlong(D, S)                     RtlCopyMemory((D), (S), sizeof(ULONG))
+#define NdisStoreUlong(D, V)                        do { ULONG ndisemu_v_ = (V); \
+                                                         RtlCopyMemory((D), &ndisemu_v_, \
+                                                                       sizeof(ULONG)); } while (0)
+FORCEINLINE SIZE_T RtlCompareMemory(const VOID *A, const VOID *B, SIZE_T Length)
+{
+    SIZE_T i = 0;
+    while (i < Length && ((const UCHAR *)A)[i] == ((const UCHAR *)B)[i])
+        i++;
+    return i;
+}
+
+#define _byteswap_ushort(x)     __builtin_bswap16((USHORT)(x))
+#define _byteswap_ulong(x)      __builtin_bswap32((ULONG)(x))
+#define _byteswap_uint64(x)     __builtin_bswap64((ULONGLONG)(x))
+#define RtlUshortByteSwap(x)    _byteswap_ushort(x)
+#define RtlUlongByteSwap(x)     _byteswap_ulong(x)
+#define RtlUlonglongByteSwap(x) _byteswap_uint64(x)
+
+/* ntintsafe.h: the checked arithmetic drivers use on lengths. */
+#define NDISEMU_SAFE_OP(name, type, op)                                              \
+    FORCEINLINE NTSTATUS name(type a, type b, type *result)                          \
+    {                                                                                \
+        type r;                                                                      \
+        if (__builtin_##op##_overflow(a, b, &r)) {                                   \
+            *result = (type)-1;                                                      \
+            return STATUS_INTEGER_OVERFLOW;                                          \
+        }                                                                            \
+        *result = r;                                                                 \
+        return STATUS_SUCCESS;                                                       \
+    }
+NDISEMU_SAFE_OP(RtlUShortAdd, USHORT, add)
+NDISEMU_SAFE_OP(RtlUShortSub, USHORT, sub)
+NDISEMU_SAFE_OP(RtlULongAdd, ULONG, add)
+NDISEMU_SAFE_OP(RtlULongSub, ULONG, sub)
+NDISEMU_SAFE_OP(RtlULongMult, ULONG, mul)
+NDISEMU_SAFE_OP(RtlSizeTAdd, SIZE_T, add)
+NDISEMU_SAFE_OP(RtlSizeTSub, SIZE_T, sub)
+NDISEMU_SAFE_OP(RtlSizeTMult, SIZE_T, mul)
+NDISEMU_SAFE_OP(RtlULongLongAdd, ULONGLONG, add)
+#undef NDISEMU_SAFE_OP
+
+/* ---- Interlocked ---------------------------------------------------------- */
+
+#define InterlockedIncrement(p)         __atomic_add_fetch((p), 1, __ATOMIC_SEQ_CST)
+#define InterlockedDecrement(p)         __atomic_sub_fetch((p), 1, __ATOMIC_SEQ_CST)
+#define InterlockedExchangeAdd(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define InterlockedAdd(p, v)            __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define InterlockedExchange(p, v)       __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define InterlockedAnd(p, v)            __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
+#define InterlockedOr(p, v)             __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
+#define InterlockedXor(p, v)            __atomic_fetch_xor((p), (v), __ATOMIC_SEQ_CST)
+#define InterlockedIncrement64          InterlockedIncrement
+#define InterlockedDecrement64          InterlockedDecrement
+#define InterlockedExchangeAdd64        InterlockedExchangeAdd
+#define InterlockedExchange64           InterlockedExchange
+#define InterlockedExchangePointer      InterlockedExchange
+#define InterlockedIncrementNoFence     InterlockedIncrement
+#define InterlockedDecrementNoFence     InterlockedDecrement
+#define InterlockedCompareExchange(p, exchange, comparand)                         \
+    __extension__({ __typeof__(*(p)) ndisemu_c_ = (comparand);                     \
+                    __atomic_compare_exchange_n((p), &ndisemu_c_, (exchange), 0,   \
+                                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); \
+                    ndisemu_c_; })
+#define InterlockedCompareExchange64    InterlockedCompareExchange
+#define InterlockedCompareExchangePointer InterlockedCompareExchange
+#define ReadNoFence(p)                  __atomic_load_n((p), __ATOMIC_RELAXED)
+#define WriteNoFence(p, v)              __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define KeMemoryBarrier()               __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* ---- IRQL, spin locks ----------------------------------------------------- */
+
+#define KeRaiseIrql(NewIrql, OldIrql)   (*(OldIrql) = KfRaiseIrql(NewIrql))
+#define KeRaiseIrqlToDpcLevel()         KfRaiseIrql(DISPATCH_LEVEL)
+#define KeAcquireSpinLock(SpinLock, OldIrql) \
+    (*(OldIrql) = KeAcquireSpinLockRaiseToDpc(SpinLock))
+#define NDIS_CURRENT_IRQL()             KeGetCurrentIrql()
+#define NDIS_RAISE_IRQL_TO_DISPATCH(_pIrql) KeRaiseIrql(DISPATCH_LEVEL, _pIrql)
+#define NDIS_LOWER_IRQL(_OldIrql, _CurIrql) KeLowerIrql(_OldIrql)
+
+/* ---- assertions, debug output, bug checks --------------------------------- */
+
+/* A failed assertion stops the driver as on a checked Windows build: bug
+ * check 0x1E (KMODE_EXCEPTION_NOT_HANDLED), P1 STATUS_ASSERTION_FAILURE,
+ * raised from the Python call that entered the driver. */
+#define NT_ASSERT(_exp) \
+    ((_exp) ? (void)0 : ndisemu_assert_failed(#_exp, __FILE__, __LINE__))
+#define NT_ASSERTMSG(_msg, _exp) \
+    ((_exp) ? (void)0 : ndisemu_assert_failed(_msg ": " #_exp, __FILE__, __LINE__))
+#define NT_VERIFY(_exp) NT_ASSERT(_exp)
+#define ASSERT(_exp) NT_ASSERT(_exp)
+#define ASSERTMSG(_msg, _exp) NT_ASSERTMSG(_msg, _exp)
+#define NT_FRE_ASSERT(_exp) NT_ASSERT(_exp)
+#define C_ASSERT(e) _Static_assert((e), #e)
+
+/* DbgPrint(format, ...) to the Kernel's debug output (stderr). */
+#define DbgPrint(...) ndisemu_dbg_print(__VA_ARGS__)
+#define DbgPrintEx(ComponentId, Level, ...) ndisemu_dbg_print(__VA_ARGS__)
+#define KdPrint(_x_) DbgPrint _x_
+#define KdPrintEx(_x_) DbgPrintEx _x_
+#define DPFLTR_IHVNETWORK_ID 0
+#define DPFLTR_ERROR_LEVEL 0
+#define DPFLTR_WARNING_LEVEL 1
+#define DPFLTR_TRACE_LEVEL 2
+#define DPFLTR_INFO_LEVEL 3
+
+/* ---- the calls ------------------------------------------------------------ */
+
+#define NDISEMU_PROTOTYPE(ret, name, params, args) ret name params;
+#define NDISEMU_VOID_PROTOTYPE(name, params, args) VOID name params;
+NDISEMU_API_LIST(NDISEMU_PROTOTYPE, NDISEMU_VOID_PROTOTYPE)
+#undef NDISEMU_PROTOTYPE
+#undef NDISEMU_VOID_PROTOTYPE
+
+/* The calls with out parameters or structures passed by pointer: the WDK's
+ * signatures, with every access to the caller's memory made here, in the
+ * driver's own code (the core only follows pointers into the arena). */
+FORCEINLINE NDIS_HANDLE NdisAllocateNetBufferListPool(NDIS_HANDLE NdisHandle,
+                                                      const NET_BUFFER_LIST_POOL_PARAMETERS *Parameters)
+{
+    NET_BUFFER_LIST_POOL_PARAMETERS copy;
+    (void)NdisHandle;
+    memset(&copy, 0, sizeof copy);
+    memcpy(&copy, Parameters, Parameters->Header.Size < sizeof copy ? Parameters->Header.Size
+                                                                    : sizeof copy);
+    return ndisemu_allocate_nbl_pool(copy);
+}
+
+FORCEINLINE NDIS_HANDLE NdisAllocateNetBufferPool(NDIS_HANDLE NdisHandle,
+                                                  const NET_BUFFER_POOL_PARAMETERS *Parameters)
+{
+    NET_BUFFER_POOL_PARAMETERS copy;
+    (void)NdisHandle;
+    memset(&copy, 0, sizeof copy);
+    memcpy(&copy, Parameters, Parameters->Header.Size < sizeof copy ? Parameters->Header.Size
+                                                                    : sizeof copy);
+    return ndisemu_allocate_nb_pool(copy);
+}
+
+FORCEINLINE PVOID NdisGetDataBuffer(NET_BUFFER *NetBuffer, ULONG BytesNeeded, PVOID Storage,
+                                    ULONG AlignMultiple, ULONG AlignOffset)
+{
+    NDISEMU_DATA_RESULT r = ndisemu_get_data_buffer(NetBuffer, BytesNeeded, Storage,
+                                                    AlignMultiple, AlignOffset);
+    if (r.CopyFrom)
+        memcpy(Storage, r.CopyFrom, BytesNeeded);
+    return r.Data;
+}
+
+FORCEINLINE NDIS_STATUS NdisCopyFromNetBufferToNetBuffer(NET_BUFFER *Destination,
+                                                         ULONG DestinationOffset,
+                                                         ULONG BytesToCopy,
+                                                         const NET_BUFFER *Source,
+                                                         ULONG SourceOffset, ULONG *BytesCopied)
+{
+    NDISEMU_COPY_RESULT r = ndisemu_copy_nb_to_nb(Destination, DestinationOffset, BytesToCopy,
+                                                  Source, SourceOffset);
+    *BytesCopied = r.BytesCopied;
+    return r.Status;
+}
+
+FORCEINLINE NDIS_STATUS NdisAllocateMemoryWithTag(PVOID *VirtualAddress, UINT Length, ULONG Tag)
+{
+    *VirtualAddress = NdisAllocateMemoryWithTagPriority(NULL, Length, Tag, NormalPagePriority);
+    return *VirtualAddress ? NDIS_STATUS_SUCCESS : NDIS_STATUS_RESOURCES;
+}
+#define ExAllocatePool(PoolType, NumberOfBytes) \
+    ExAllocatePoolWithTag((PoolType), (NumberOfBytes), 0x656e6f4e /* "None" */)
+
+/* Spin locks live in the driver's memory; taking one raises the emulated
+ * IRQL to DISPATCH_LEVEL and keeps the IRQL to go back to, as on Windows. */
+FORCEINLINE VOID NdisAllocateSpinLock(PNDIS_SPIN_LOCK SpinLock)
+{
+    SpinLock->SpinLock = 0;
+    SpinLock->OldIrql = PASSIVE_LEVEL;
+}
+FORCEINLINE VOID NdisFreeSpinLock(PNDIS_SPIN_LOCK SpinLock) { (void)SpinLock; }
+FORCEINLINE VOID NdisAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock)
+{
+    SpinLock->OldIrql = KfRaiseIrql(DISPATCH_LEVEL);
+    SpinLock->SpinLock = 1;
+}
+FORCEINLINE VOID NdisReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock)
+{
+    SpinLock->SpinLock = 0;
+    KeLowerIrql(SpinLock->OldIrql);
+}
+FORCEINLINE VOID NdisDprAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock) { SpinLock->SpinLock = 1; }
+FORCEINLINE VOID NdisDprReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock) { SpinLock->SpinLock = 0; }
+FORCEINLINE VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock) { *SpinLock = 0; }
+FORCEINLINE KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock)
+{
+    *SpinLock = 1;
+    return KfRaiseIrql(DISPATCH_LEVEL);
+}
+FORCEINLINE VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
+{
+    *SpinLock = 0;
+    KeLowerIrql(NewIrql);
+}
+FORCEINLINE VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock) { *SpinLock = 1; }
+FORCEINLINE VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock) { *SpinLock = 0; }
+
+/* Formats into a buffer and hands it to the Kernel's debug output. */
+#include <stdarg.h>
+#include <stdio.h>
+static inline __attribute__((format(printf, 1, 2), unused)) ULONG
+ndisemu_dbg_print(const char *format, ...)
+{
+    char text[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    ndisemu_debug_print(text);
+    return 0;
+}
+
+#endif /* NDISEMU_DRIVER_NDIS_H */

@@ -1,0 +1,5 @@
+/*
+ * ntifs.h - for driver sources that include <ntifs.h> before <ndis.h>: ndisemu's
+ * <ndis.h> declares the wdm.h types and calls it emulates.
+ */
+#include "ndis.h"

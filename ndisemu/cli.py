@@ -366,6 +366,22 @@ def bench_parser() -> argparse.ArgumentParser:
     return p
 
 
+def include_parser() -> argparse.ArgumentParser:
+    """`ndisemu include`: the folder of the driver headers."""
+    p = _Parser(prog="ndisemu include",
+                description="Prints the folder holding ndisemu's WDK-compatible ndis.h and "
+                "fwpsk.h, for driver C code: cc -I\"$(ndisemu include)\" ... (as "
+                "numpy.get_include()).")
+    p.set_defaults(run=_include)
+    return p
+
+
+def _include(args: argparse.Namespace) -> int:
+    import ndisemu
+    print(ndisemu.get_include())
+    return 0
+
+
 def sanitized_parser() -> argparse.ArgumentParser:
     """`ndisemu sanitized -- CMD ...`: CMD under the sanitizer runtime."""
     p = _Parser(prog="ndisemu sanitized",
@@ -391,6 +407,7 @@ COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], str]] = {
     "layout": (layout_parser, "struct layouts per ABI and NDIS version; layout check, "
                               "layout diff"),
     "bench": (bench_parser, "clone vs deep-clone benchmark (make bench runs it in full)"),
+    "include": (include_parser, "print the folder of the C headers driver code includes"),
     "sanitized": (sanitized_parser, "run a command with the ASan/UBSan runtime loaded"),
 }
 

@@ -54,9 +54,11 @@ from ndisemu import sanitize as _sanitize
 INCLUDE = Path(__file__).resolve().parent / "include"
 
 # Flags every driver source is compiled with: position-independent, the
-# MSVC extensions driver code relies on (tagged anonymous structs), and
-# nothing exported (two driver modules never see each other's symbols).
+# MSVC extensions driver code relies on (tagged anonymous structs), pool
+# tags written as multi-character constants ('tseT', as MSVC reads them),
+# and nothing exported (two driver modules never see each other's symbols).
 BASE_FLAGS = ("-fPIC", "-O1", "-g", "-std=gnu11", "-fms-extensions", "-fvisibility=hidden",
+              "-Wno-multichar",
               "-fno-omit-frame-pointer")
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined")
 
@@ -129,8 +131,8 @@ class LoadedDriver:
             return getattr(self._lib, name)     # a variable or constant of the cdef
         trampoline = getattr(self._lib, "_ndisemu_call_" + name)
         kernel, core, driver = self._kernel, self._core, self._driver
-        from ndisemu.inspection import View
         from ndisemu._native import ffi
+        from ndisemu.inspection import View
 
         def call(*args: Any) -> Any:
             converted = [a.ptr if isinstance(a, View)

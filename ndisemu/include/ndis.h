@@ -288,11 +288,8 @@ NDISEMU_SAFE_OP(RtlULongLongAdd, ULONGLONG, add)
 #define InterlockedExchangePointer      InterlockedExchange
 #define InterlockedIncrementNoFence     InterlockedIncrement
 #define InterlockedDecrementNoFence     InterlockedDecrement
-#define InterlockedCompareExchange(p, exchange, comparand)                         \
-    __extension__({ __typeof__(*(p)) ndisemu_c_ = (comparand);                     \
-                    __atomic_compare_exchange_n((p), &ndisemu_c_, (exchange), 0,   \
-                                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); \
-                    ndisemu_c_; })
+#define InterlockedCompareExchange(p, exchange, comparand) \
+    __sync_val_compare_and_swap((p), (comparand), (exchange))
 #define InterlockedCompareExchange64    InterlockedCompareExchange
 #define InterlockedCompareExchangePointer InterlockedCompareExchange
 #define ReadNoFence(p)                  __atomic_load_n((p), __ATOMIC_RELAXED)

@@ -1,0 +1,307 @@
+"""Driver C code on emulated NBLs: ndisemu's headers, the build helper, the
+trampolines that unwind a bug check, several modules and Kernels at once,
+and the sanitized build that reports an overrun at the driver's line."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import live
+
+import ndisemu
+from ndisemu import constants, driver, layout, sanitize
+
+DRIVERS = Path(__file__).resolve().parent / "drivers"
+STRICT = ["-Wall", "-Wextra", "-Werror"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def driver_cache(tmp_path_factory):
+    """Driver modules are built into a cache of this test session's own."""
+    path = tmp_path_factory.mktemp("driver-cache")
+    old = os.environ.get("NDISEMU_CACHE")
+    os.environ["NDISEMU_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("NDISEMU_CACHE", None)
+    else:
+        os.environ["NDISEMU_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def every_call():
+    return driver.build("every_call", [DRIVERS / "every_call.c"],
+                        "ULONG every_call(PNET_BUFFER_LIST orig);", extra_compile_args=STRICT)
+
+
+MISUSE_CDEF = """
+ULONG last_reached(void);
+void double_free(PNET_BUFFER_LIST nbl);
+void wild_pointer_at_dispatch(void);
+ULONG assert_value(ULONG value);
+void bug_check(ULONG code);
+void reserved_clone_flag(PNET_BUFFER_LIST nbl);
+void fragment_flags(PNET_BUFFER_LIST nbl);
+void io_mdl_with_irp(void);
+void lower_above_current(void);
+void call_above_dispatch(PNET_BUFFER_LIST nbl);
+NDIS_STATUS retreat_all_or_nothing(PNET_BUFFER_LIST nbl);
+ULONG handler_frees_seen(void);
+ULONG gather(PNET_BUFFER nb, ULONG needed);
+"""
+
+
+@pytest.fixture(scope="session")
+def misuse():
+    return driver.build("misuse", [DRIVERS / "misuse.c"], MISUSE_CDEF,
+                        extra_compile_args=STRICT)
+
+
+def test_headers_are_where_get_include_says():
+    include = Path(ndisemu.get_include())
+    assert (include / "ndis.h").is_file() and (include / "fwpsk.h").is_file()
+    assert driver.get_include() == ndisemu.get_include()
+    out = subprocess.run([sys.executable, "-m", "ndisemu", "include"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == str(include)
+
+
+def test_every_call_and_macro_runs_and_frees_everything(k, every_call):
+    d = k.load(every_call)
+    pool = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
+    nbl = k.build_nbl(pool, [b"abcdefghij"], mdl_sizes=[3])
+    before = live(k)
+    assert d.every_call(nbl) == 0          # the failing step's number otherwise
+    assert live(k) == before and k.irql == 0
+    assert k.nbl_bytes(nbl) == [b"abcdefghij"]
+    k.free_built(nbl)
+    k.NdisFreeNetBufferListPool(pool)
+
+
+# Each misuse: the function, its arguments, the bug check and words of the message.
+MISUSES = [
+    ("double_free", "nbl", 0x7C, 0x82, ["misuse.double_free -> NdisFreeCloneNetBufferList",
+                                         "freed twice"]),
+    ("wild_pointer_at_dispatch", None, 0x7C, 0x81, ["NdisFreeNetBufferList",
+                                                     "not a live object"]),
+    ("assert_value", 7, 0x1E, 0xC0000420, ["ASSERT(value == 42)", "misuse.c:36",
+                                            "KMODE_EXCEPTION_NOT_HANDLED"]),
+    ("bug_check", 0xDEAD, 0xDEAD, 1, ["KeBugCheckEx"]),
+    ("reserved_clone_flag", "nbl", 0x7C, 0x8F, ["NDIS_CLONE_FLAGS_RESERVED"]),
+    ("fragment_flags", "nbl", 0x7C, 0x8F, ["AllocateFragmentFlags must be 0"]),
+    ("io_mdl_with_irp", None, 0x7C, 0x8F, ["IRPs are not emulated"]),
+    ("lower_above_current", None, 0xC4, 0x31, ["KeLowerIrql"]),
+    ("call_above_dispatch", "nbl", 0xC4, 0x91001, ["above its maximum IRQL"]),
+]
+
+
+@pytest.mark.parametrize("function,arg,code,p1,words", MISUSES, ids=[m[0] for m in MISUSES])
+def test_bug_checks_from_c_unwind_and_leave_the_kernel_usable(k, pool, misuse, function, arg,
+                                                              code, p1, words):
+    d = k.load(misuse)
+    nbl = k.build_nbl(pool, [b"payload"])
+    args = [] if arg is None else [nbl if arg == "nbl" else arg]
+    before = live(k)
+    with pytest.raises(ndisemu.BugCheck) as info:
+        getattr(d, function)(*args)
+    err = info.value
+    assert (err.code, err.parameters[0]) == (code, p1), str(err)
+    for word in words:
+        assert word in str(err), str(err)
+    assert k.irql == 0                     # the IRQL the call began at
+    if function == "double_free":
+        assert d.last_reached() == 2       # stopped at the second free, not after it
+    elif function != "wild_pointer_at_dispatch":
+        assert live(k) == before
+    assert d.assert_value(42) == 42        # the Kernel and the driver carry on
+    k.free_built(nbl)
+
+
+def test_retreat_of_an_nbl_is_all_or_nothing_with_c_handlers(k, pool, misuse):
+    d = k.load(misuse)
+    nbl = k.build_nbl(pool, [b"one", b"two"])
+    before = live(k)
+    # NDIS_STATUS is a LONG in C: compare its 32 bits with the unsigned constant
+    assert d.retreat_all_or_nothing(nbl) & 0xFFFFFFFF == ndisemu.NDIS_STATUS_RESOURCES
+    assert d.handler_frees_seen() == 1     # the first NB's MDL went back
+    assert live(k) == before and k.nbl_bytes(nbl) == [b"one", b"two"]
+    k.free_built(nbl)
+
+
+@pytest.mark.parametrize("mdl_sizes,needed,copied", [([3], 6, True), ([32], 6, False)])
+def test_get_data_buffer_into_storage_on_the_drivers_stack(k, pool, misuse, mdl_sizes, needed,
+                                                           copied):
+    d = k.load(misuse)
+    nbl = k.build_nbl(pool, [bytes(range(1, 21))], mdl_sizes=mdl_sizes)
+    result = d.gather(nbl.FirstNetBuffer, needed)
+    assert result & 0xFFFF == sum(range(1, needed + 1))
+    assert bool(result & 0x10000) == copied
+    k.free_built(nbl)
+
+
+def test_views_and_none_pass_for_pointers(k, pool, misuse):
+    d = k.load(misuse)
+    nbl = k.build_nbl(pool, [b"abc"])
+    assert d.gather(k.view(nbl).FirstNetBuffer, 2) == ord("a") + ord("b")
+    with pytest.raises(ndisemu.BugCheck):
+        d.double_free(None)
+    k.free_built(nbl)
+
+
+def test_two_modules_and_two_kernels_at_once(every_call, misuse):
+    kernels = [ndisemu.Kernel(arena_size=1 << 20) for _ in range(2)]
+    for k in kernels:
+        calls, bad = k.load(every_call), k.load(misuse)
+        pool = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
+        nbl = k.build_nbl(pool, [b"abcdefghij"], mdl_sizes=[3])
+        assert calls.every_call(nbl) == 0
+        with pytest.raises(ndisemu.BugCheck, match="freed twice"):
+            bad.double_free(nbl)
+        # the other Kernel's objects are not this one's
+        other = kernels[1 - kernels.index(k)]
+        with pytest.raises(ndisemu.BugCheck, match="not a live object"):
+            other.load(misuse).double_free(nbl)
+        k.free_built(nbl)
+    assert kernels[0].stats()["nbl"] == kernels[1].stats()["nbl"] == 0
+
+
+def test_build_is_cached_by_content(every_call):
+    again = driver.build("every_call", [DRIVERS / "every_call.c"],
+                         "ULONG every_call(PNET_BUFFER_LIST orig);", extra_compile_args=STRICT)
+    assert again.path == every_call.path
+    other = driver.build("every_call", [DRIVERS / "every_call.c"],
+                         "ULONG every_call(PNET_BUFFER_LIST orig);",
+                         extra_compile_args=[*STRICT, "-DNDIS630"])
+    assert other.path != every_call.path and other.path.exists()
+
+
+def test_build_errors(tmp_path):
+    broken = tmp_path / "broken.c"
+    broken.write_text("#include <ndis.h>\nULONG f(void) { return NoSuchCall(); }\n")
+    with pytest.raises(driver.BuildError, match="NoSuchCall"):
+        driver.build("broken", [broken], "ULONG f(void);", extra_compile_args=["-Werror"])
+    with pytest.raises(ValueError, match="no such source"):
+        driver.build("missing", [tmp_path / "none.c"], "ULONG f(void);")
+    with pytest.raises(TypeError, match="list of file paths"):
+        driver.build("single", str(broken), "ULONG f(void);")
+    with pytest.raises(ValueError, match="C identifier"):
+        driver.build("not a name", [broken], "ULONG f(void);")
+    with pytest.raises(ValueError, match="no function"):
+        driver.build("empty", [broken], "typedef int nothing_t;")
+    with pytest.raises(TypeError):
+        ndisemu.Kernel(arena_size=1 << 20).load("not a driver")
+
+
+def test_ndis_version_macros_select_the_drivers_view(tmp_path, k):
+    source = tmp_path / "view.c"
+    source.write_text("#include <ndis.h>\nULONG max_info(void) { return MaxNetBufferListInfo; }\n"
+                      "ULONG nbl_size(void) { return sizeof(NET_BUFFER_LIST); }\n")
+    cdef = "ULONG max_info(void); ULONG nbl_size(void);"
+    for macro, version in [("NDIS60", "6.0"), ("NDIS630_MINIPORT", "6.30"), (None, "6.87")]:
+        drv = driver.build("view", [source], cdef,
+                           define_macros=[(macro, "1")] if macro else [])
+        d = k.load(drv)
+        assert d.max_info() == constants.for_version(version)["MaxNetBufferListInfo"]
+        assert d.nbl_size() == layout.sizeof("NET_BUFFER_LIST", "x64", version)
+
+
+NO_TRAMPOLINE = """
+import ndisemu
+from ndisemu import driver
+drv = driver.build("misuse", [{source!r}], '''{cdef}''')
+k = ndisemu.Kernel(arena_size=1 << 20)
+d = k.load(drv)
+d._lib.wild_pointer_at_dispatch()     # straight into C: no trampoline below it
+print("not reached")
+"""
+
+
+def test_a_call_with_no_trampoline_below_it_aborts_naming_the_call():
+    script = NO_TRAMPOLINE.format(source=str(DRIVERS / "misuse.c"), cdef=MISUSE_CDEF)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert out.returncode != 0 and "not reached" not in out.stdout
+    assert "KeRaiseIrql called with no emulated machine" in out.stderr
+
+
+# ---- the sanitized build ---------------------------------------------------------
+
+try:
+    sanitize.runtime_library()
+    NO_ASAN = ""
+except sanitize.SanitizerMissing as error:
+    NO_ASAN = str(error)
+
+SANITIZED = textwrap.dedent("""
+    import sys
+    import ndisemu
+    from ndisemu import driver
+    drv = driver.build("overrun", [{source!r}], '''
+        UCHAR read_past(PMDL Mdl); void write_freed(void); UCHAR read_last(PMDL Mdl);''',
+        sanitize=True)
+    k = ndisemu.Kernel(arena_size=1 << 20)
+    d = k.load(drv)
+    pool = k.NdisAllocateNetBufferListPool(None, {{"fAllocateNetBuffer": True}})
+    nbl = k.build_nbl(pool, [b"hello"], mdl_sizes=[3])
+    mdl = nbl.FirstNetBuffer.MdlChain
+    assert d.read_last(mdl) == ord("l")     # inside the MDL: fine
+    print("ready", flush=True)
+    if sys.argv[1] == "read_past":
+        d.read_past(mdl)
+    else:
+        d.write_freed()
+    print("not caught")
+""")
+
+OVERRUN_C = """\
+#include <ndis.h>
+
+UCHAR read_last(PMDL Mdl)
+{
+    PUCHAR bytes = MmGetSystemAddressForMdlSafe(Mdl, NormalPagePriority);
+    return bytes[MmGetMdlByteCount(Mdl) - 1];
+}
+
+UCHAR read_past(PMDL Mdl)
+{
+    PUCHAR bytes = MmGetSystemAddressForMdlSafe(Mdl, NormalPagePriority | MdlMappingNoExecute);
+    return bytes[MmGetMdlByteCount(Mdl)];          /* line 12: one past the MDL */
+}
+
+VOID write_freed(void)
+{
+    PUCHAR p = NdisAllocateMemoryWithTagPriority(NULL, 32, 'tseT', NormalPagePriority);
+    NdisFreeMemoryWithTagPriority(NULL, p, 'tseT');
+    p[3] = 1;                                      /* line 19: into freed memory */
+}
+"""
+
+
+@pytest.mark.skipif(bool(NO_ASAN), reason=f"no sanitizer runtime: {NO_ASAN}")
+@pytest.mark.parametrize("case,line", [("read_past", 12), ("write_freed", 19)])
+def test_sanitized_build_reports_the_drivers_line(tmp_path, case, line):
+    source = tmp_path / "overrun.c"
+    source.write_text(OVERRUN_C)
+    script = tmp_path / "run.py"
+    script.write_text(SANITIZED.format(source=str(source)))
+    command = [sys.executable, "-m", "ndisemu", "sanitized", "--", sys.executable, str(script),
+               case]
+    out = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    assert "ready" in out.stdout and "not caught" not in out.stdout, out.stderr[-3000:]
+    assert out.returncode != 0
+    assert "ERROR: AddressSanitizer" in out.stderr
+    assert f"overrun.c:{line}" in out.stderr, out.stderr[-3000:]
+
+
+@pytest.mark.skipif(bool(NO_ASAN), reason=f"no sanitizer runtime: {NO_ASAN}")
+def test_sanitized_module_without_the_runtime_says_how_to_run(tmp_path, k):
+    if sanitize.is_loaded():
+        pytest.skip("this process has the sanitizer runtime (make test-sanitize)")
+    source = tmp_path / "overrun.c"
+    source.write_text(OVERRUN_C)
+    drv = driver.build("overrun", [source], "UCHAR read_last(PMDL Mdl);", sanitize=True)
+    with pytest.raises(RuntimeError, match="ndisemu sanitized --"):
+        k.load(drv)

@@ -251,10 +251,12 @@ static ndisemu_rec *new_rec(ndisemu_kernel *k, uint64_t keep)
     return r;
 }
 
-/* The header imprint in the arena: for people reading dumps, never read. */
+/* The header imprint in the arena: for people reading dumps, never read.
+ * Headers stay poisoned for ASan; a sanitized core checks its own stores. */
 static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
 {
     ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
+    UNPOISON(k, h, sizeof *h);
     h->magic = NDISEMU_MAGIC;
     h->kind = r->kind;
     h->state = r->state;
@@ -263,11 +265,15 @@ static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
     h->self = r->offset;
     h->span = r->span;
     h->outer = outer;
+    POISON(k, h, sizeof *h);
 }
 
 static void imprint_state(ndisemu_kernel *k, const ndisemu_rec *r)
 {
-    ((ndisemu_header *)(k->base + r->offset))->state = r->state;
+    ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
+    UNPOISON(k, h, sizeof *h);
+    h->state = r->state;
+    POISON(k, h, sizeof *h);
 }
 
 /* Inner objects of a block handed out again: their records go back. */
@@ -346,7 +352,7 @@ void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r)
 void ndisemu_rec_set_size(ndisemu_kernel *k, ndisemu_rec *r, uint32_t size)
 {
     r->size = size;
-    ((ndisemu_header *)(k->base + r->offset))->size = size;
+    imprint(k, r, 0);
 }
 
 /* BugCheck 0xC1 if a guarded buffer's slack was written; the guard is
@@ -553,7 +559,6 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
     r->call = k->call;
     k->map[r->offset >> NDISEMU_GRANULE_SHIFT] = r->id;
     imprint(k, r, (uint32_t)(r->offset - outer->offset));
-    POISON(k, k->base + r->offset, NDISEMU_HEADER);
     *cursor += ndisemu_inner_span(size);
     k->stats.live[kind]++;
     if (kind == NDISEMU_KIND_DATA) {

@@ -31,6 +31,7 @@ sanitizer runtime loaded: run it under ``ndisemu sanitized -- CMD``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -178,6 +179,7 @@ def _headers_digest() -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def _types_cdef() -> str:
     """The typedefs of ndisemu_types.h, for cffi (the structs they build on
     come from ndisemu's own module)."""
@@ -189,6 +191,7 @@ def _types_cdef() -> str:
     return out
 
 
+@functools.cache
 def _base_ffi() -> cffi.FFI:
     """An FFI standing for ndisemu._native, for ffi.include: the struct types
     only (the driver module imports the real module at load)."""

@@ -44,3 +44,19 @@ def test_tour_comments_are_true():
             else:
                 exec(code, scope)  # noqa: S102
     assert checked == 3
+
+
+def test_driver_section_runs(tmp_path, monkeypatch):
+    """The C driver example of "Fuzzing your driver's C code" builds and its
+    Python block runs as written."""
+    text = README.read_text()
+    section = text[text.index("## Fuzzing your driver's C code"):]
+    section = section[:section.index("\n## ", 10)]
+    c_code = re.search(r"```c\n(.*?)```", section, re.S).group(1)
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "eth.c").write_text(c_code)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NDISEMU_CACHE", str(tmp_path / "cache"))
+    scope: dict = {}
+    exec(compile(python, str(README), "exec"), scope)  # noqa: S102 - our own README
+    assert scope["d"].ether_type(scope["nbl"].FirstNetBuffer) == 0x0800

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ndisemu.strategies import derived_nbls
 
 from ndisemu import driver
-from ndisemu.strategies import derived_nbls
 
 HERE = Path(__file__).resolve().parent
 

@@ -158,7 +158,7 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
     # -- plumbing shared by every call ----------------------------------------
 
     def _raise(self, call: str) -> BugCheck:
-        return from_native(call, self._bug)
+        return from_native(call, self._bug, self)
 
     def _done(self, call: str, rc: int, value: Any) -> Any:
         """Result of a call that returns a pointer: the pointer, NULL on an

@@ -164,6 +164,8 @@ def _calls_taking_views(k, pool):
         ("FWPS reference pair", lambda: (k.FwpsReferenceNetBufferList0(v(nbl), False),
                                          k.FwpsDereferenceNetBufferList0(v(nbl), False))
          == (None, None)),
+        ("show/dt/addr", lambda: k.show(v(nbl)) == k.show(nbl) and k.dt(v(nb)) == k.dt(nb)
+         and k.addr(v(nbl)) == k.display(nbl)),
     ]
 
 

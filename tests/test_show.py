@@ -2,12 +2,15 @@
 (display addresses make every byte of it the same run to run), every flag
 and bit-field decoded by name, and views that never raise on corruption."""
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import ndisemu
-from ndisemu import ffi, layout, ndiskd
+from ndisemu import cli, ffi, layout, ndiskd
 from ndisemu.constants import for_version
 
 
@@ -505,3 +508,33 @@ def test_show_never_raises_on_corruption(fields):
     k.free_built(nbl)
     k.NdisFreeNetBufferListPool(pool)
 
+
+# -- ndisemu show --demo ----------------------------------------------------------
+
+def test_show_demo_is_the_same_every_run():
+    runs = [subprocess.run([sys.executable, "-m", "ndisemu", "show", "--demo"],
+                           capture_output=True, text=True, check=False, timeout=60)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0] and runs[0].stderr == ""
+    assert runs[0].stdout == runs[1].stdout == ndiskd.demo() + "\n"
+    text = runs[0].stdout
+    for needle in ["# An NBL with two NBs, one MDL per header (build_nbl)",
+                   "NblFlags            0xa00 (NDIS_NBL_FLAGS_IS_IPV4 | NDIS_NBL_FLAGS_IS_TCP)",
+                   "Transmit: IsIPv4 0x1, TcpChecksum 0x1, TcpHeaderOffset 0x22",
+                   "TagHeader: UserPriority 0x5, VlanId 0x2a",
+                   "0x14 (MDL_SOURCE_IS_NONPAGED_POOL | MDL_PARTIAL)",
+                   "0030  fa f0 00 00 00 00 47 45  54 20 2f 20 48 54 54 50  ......GET / HTTP",
+                   "derived from NET_BUFFER_LIST 0xffffe000000000e0 (deep clone)",
+                   "Live                0x1 "]:
+        assert needle in text, needle
+    # two NBs over four MDLs each in the original and the NDIS clone, one in the deep clone
+    assert text.count("    NET_BUFFER 0x") == 6
+    assert text.count("(MDL_SOURCE_IS_NONPAGED_POOL | MDL_PARTIAL)") == 8
+
+
+def test_show_needs_demo(capsys):
+    assert cli.main(["show"]) == 2
+    assert "give --demo" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["show", "--help"])
+    assert "--demo" in capsys.readouterr().out

@@ -18,6 +18,7 @@ fields, since a driver cannot overwrite it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ndisemu import layout, trace
@@ -50,9 +51,12 @@ address = trace.address
 
 # -- decoding -------------------------------------------------------------------
 
-def _names_by_bit(constants: dict[str, int], prefix: str) -> dict[int, list[str]]:
-    """Single-bit constants with `prefix`, by value (aliases kept in order)."""
+@functools.cache
+def _names_by_bit(ndis_version: str, prefix: str) -> dict[int, list[str]]:
+    """Single-bit constants with `prefix` at one NDIS version, by value
+    (aliases in name order).  Cached: every MDL row of a view decodes flags."""
     found: dict[int, list[str]] = {}
+    constants = for_version(ndis_version)
     for name, value in sorted(constants.items(), key=lambda item: (item[1], item[0])):
         if name.startswith(prefix) and value and not value & (value - 1):
             found.setdefault(value, []).append(name)
@@ -75,12 +79,12 @@ def decode_flags(value: int, names: dict[int, list[str]]) -> str:
 
 def nbl_flags(value: int, ndis_version: str = "6.87") -> str:
     """NblFlags decoded with the NDIS_NBL_FLAGS_* names of one NDIS version."""
-    return decode_flags(value, _names_by_bit(for_version(ndis_version), "NDIS_NBL_FLAGS_"))
+    return decode_flags(value, _names_by_bit(ndis_version, "NDIS_NBL_FLAGS_"))
 
 
 def mdl_flags(value: int) -> str:
     """MdlFlags decoded with the MDL_* names (wdm.h gives two bits two names each)."""
-    return decode_flags(value & 0xFFFF, _names_by_bit(for_version(), "MDL_"))
+    return decode_flags(value & 0xFFFF, _names_by_bit("6.87", "MDL_"))
 
 
 def nbl_ownership_flags(value: int, ndis_version: str = "6.87") -> str:

@@ -200,6 +200,20 @@ def test_a_reused_record_does_not_inherit_events(traced, pool):
     k.NdisFreeNetBufferList(again)
 
 
+def test_a_record_reused_while_recording_is_off_does_not_inherit(traced, pool):
+    """The log is kept for reading after k.trace = False; an object
+    allocated since, in a reused record, still has no events of the old."""
+    k = traced
+    first = k.NdisAllocateNetBufferList(pool, 0, 0)
+    k.NdisFreeNetBufferList(first)
+    k.trace = False
+    again = k.NdisAllocateNetBufferList(pool, 0, 0)
+    assert again == first
+    assert k.trace_log(again) == [] and k.trace_log(again.FirstNetBuffer) == []
+    assert len(k.trace_log()) == 5           # the pool's, the old NBL's and NB's: kept
+    k.NdisFreeNetBufferList(again)
+
+
 def test_the_log_is_bounded(traced, pool):
     k = traced
     for _ in range(trace.TRACE_EVENTS // 2 + 10):
@@ -219,8 +233,10 @@ def test_on_off_and_a_new_log(k, pool):
     k.NdisFreeNetBufferList(nbl)
     assert texts(k, nbl) == ["NdisFreeNetBufferList: freed"]
     k.trace = False                                     # stops recording, keeps the log
-    nbl = k.NdisAllocateNetBufferList(pool, 0, 0)
-    assert texts(k, nbl) == ["NdisFreeNetBufferList: freed"]
+    assert [e["text"] for e in k.trace_log()] == ["freed", "freed with NET_BUFFER_LIST "
+                                                  f"{k.addr(nbl):#x}"]
+    nbl = k.NdisAllocateNetBufferList(pool, 0, 0)      # the same block: a new lifetime
+    assert texts(k, nbl) == []
     k.trace = True                                      # a new log
     assert k.trace_log() == []
     k.NdisFreeNetBufferList(nbl)

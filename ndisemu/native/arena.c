@@ -485,7 +485,7 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
-    ndisemu_trace(k, r, NDISEMU_TRACE_ALLOCATED, 0, 0, 0);
+    ndisemu_trace_allocated(k, r, 0);
     return r;
 }
 
@@ -528,8 +528,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
         memset(payload + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
         arm_guard(k, r);
     }
-    ndisemu_trace(k, r, NDISEMU_TRACE_ALLOCATED,
-                  ndisemu_display_of(k, ndisemu_rec_payload(k, outer)), 0, 0);
+    ndisemu_trace_allocated(k, r, ndisemu_display_of(k, ndisemu_rec_payload(k, outer)));
     return r;
 }
 

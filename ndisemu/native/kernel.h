@@ -448,6 +448,18 @@ static inline void ndisemu_trace_at(ndisemu_kernel *k, const void *object, uint3
     if (k->trace_on)
         ndisemu_trace_record(k, ndisemu_rec_of(k, object), event, a0, a1, a2);
 }
+/* A new lifetime of record r (ALLOCATED; `block` the enclosing block's
+ * display address for an inner object).  Tested against the log rather than
+ * against k->trace_on: while a log exists, even with recording off, a reused
+ * record must get a new generation, or the log kept for reading would
+ * credit the old object's events to the new one.  Never traced: one test. */
+void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r, uint64_t block);
+static inline void ndisemu_trace_allocated(ndisemu_kernel *k, const ndisemu_rec *r,
+                                           uint64_t block)
+{
+    if (k->trace)
+        ndisemu_trace_allocated_slow(k, r, block);
+}
 /* A derived NBL: DERIVED on it, CHILD_DERIVED on its source. */
 void ndisemu_trace_derived_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, NET_BUFFER_LIST *orig,
                                 uint32_t origin, uint64_t extra);

@@ -13,10 +13,11 @@
  * An event names its object by record id.  Records are reused (a freed
  * block's record serves the next allocation of that block; released inner
  * records serve other objects), so each record id has a generation, bumped
- * by every ALLOCATED event: an object's events are those of its record and
- * its record's current generation, and a new object never inherits the old
- * one's.  Turning tracing on starts a new log, so every lifetime that began
- * while tracing was on has its ALLOCATED event and generations are exact.
+ * by every allocation while a log exists (recording or not): an object's
+ * events are those of its record and its record's current generation, and
+ * a new object never inherits the old one's.  Turning tracing on starts a
+ * new log, so the events of lifetimes that began before it are never
+ * mixed with those of later ones.
  */
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -94,8 +95,6 @@ void ndisemu_trace_record(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t even
     ndisemu_trace_event *e;
     if (!r)
         return;                        /* hooks pass checked objects; be safe */
-    if (event == NDISEMU_TRACE_ALLOCATED)
-        t->generation[r->id]++;
     e = &t->ring[t->head];
     t->head = t->head + 1 == t->capacity ? 0 : t->head + 1;
     if (t->count < t->capacity)
@@ -110,6 +109,13 @@ void ndisemu_trace_record(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t even
     e->generation = t->generation[r->id];
     e->event = (uint16_t)event;
     e->kind = r->kind;
+}
+
+void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r, uint64_t block)
+{
+    k->trace->generation[r->id]++;
+    if (k->trace_on)
+        ndisemu_trace_record(k, r, NDISEMU_TRACE_ALLOCATED, block, 0, 0);
 }
 
 void ndisemu_trace_derived_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, NET_BUFFER_LIST *orig,

@@ -205,8 +205,9 @@ def _problem(k: Any, ptr: Any, kind: int) -> str | None:
     found = KIND_NAMES.get(int(rec.kind), "object")
     if rec.state != 1:
         freed = ffi.string(rec.freed_by).decode()
-        what = want if rec.kind == kind else found
-        return f"freed {what}" + (f", freed by {freed}" if freed else "")
+        by = f", freed by {freed}" if freed else ""
+        return f"freed {want}{by}" if rec.kind == kind else \
+            f"not a live {want}: a freed {found}{by}"
     return None if rec.kind == kind else f"not a live {want}: a live {found}"
 
 

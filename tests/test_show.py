@@ -423,6 +423,8 @@ def test_views_say_what_is_wrong(k, pool, nbl_pool):
     assert k.show(k.ptr(k.addr(pool) + 16, "void")).endswith(": no object starts here")
     assert k.show(ffi.cast("MDL *", 0x4141414141)) == \
         "MDL 0x4141414141: not a live MDL: outside the arena"
+    assert k.show(ffi.cast("MDL *", built)).startswith(
+        "MDL 0xffffe000000002c0: not a live MDL: a freed NET_BUFFER_LIST, freed by free_built")
 
 
 def test_inconsistent_nb_is_named(k, pool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ndisemu._native import ffi
+from ndisemu.inspection import View
 
 
 def uint(value: Any, name: str, bits: int = 32) -> int:
@@ -28,12 +29,15 @@ def multiple_of(value: Any, name: str, multiple: int, bits: int = 16) -> int:
 
 
 def pointer_arg(value: Any, name: str) -> Any:
-    """A pointer argument: cdata or None (NULL)."""
+    """A pointer argument: cdata, a checked view (its pointer) or None (NULL)."""
     if value is None:
         return ffi.NULL
     if isinstance(value, ffi.CData):
         return value
-    raise TypeError(f"{name} must be a cdata pointer or None, not {type(value).__name__}")
+    if value.__class__ is View:
+        return value.ptr
+    raise TypeError(f"{name} must be a cdata pointer, a view or None, "
+                    f"not {type(value).__name__}")
 
 
 def boolean(value: Any, name: str) -> int:
@@ -43,6 +47,11 @@ def boolean(value: Any, name: str) -> int:
 
 
 def opt(value: Any) -> Any:
-    """None as NULL for a pointer passed straight to the core (cffi itself
-    raises TypeError for anything that is not a pointer cdata)."""
-    return ffi.NULL if value is None else value
+    """None as NULL and a view as its pointer, for a pointer passed straight
+    to the core (cffi itself raises TypeError for anything that is not a
+    pointer cdata).  The clone calls, which the benchmark times, hand their
+    argument to cffi as it is and call this only when cffi refuses it, so a
+    view costs nothing where none is passed."""
+    if value is None:
+        return ffi.NULL
+    return value.ptr if value.__class__ is View else value

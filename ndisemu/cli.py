@@ -3,13 +3,14 @@
     ndisemu layout [STRUCT ...] [--abi ABI|all] [--ndis VERSION|all] [--json]
     ndisemu layout check FILE [--abi ABI] [--ndis VERSION] [--json]
     ndisemu layout diff ABI:VERSION ABI:VERSION [STRUCT ...] [--json]
+    ndisemu show --demo
     ndisemu bench [...]
 
 docs/cli.md describes every option.  Exit status: 0 done, 1 `layout check`
 found a difference, 2 a usage error or unreadable input (one line on
 stderr), 141 the output pipe closed (as a process killed by SIGPIPE).
-Only `bench` imports numpy and builds Kernels; `layout` reads the compiled
-layout tables and starts about as fast as Python does.
+Only `bench` and `show` import numpy and build Kernels; `layout` reads the
+compiled layout tables and starts about as fast as Python does.
 """
 
 from __future__ import annotations
@@ -260,6 +261,17 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- show -------------------------------------------------------------------------
+
+def _show(args: argparse.Namespace) -> int:
+    if not args.demo:
+        return _fail("show", "nothing to show: give --demo (objects of your own Kernel are "
+                     "shown from Python: print(k.show(nbl, chain=True)))")
+    from ndisemu import ndiskd
+    print(ndiskd.demo())
+    return 0
+
+
 # -- parsers ----------------------------------------------------------------------
 
 _PROFILE_HELP = (f"ABI: {', '.join(layout.ABIS)}; VERSION: {', '.join(layout.VERSIONS)} "
@@ -366,6 +378,21 @@ def bench_parser() -> argparse.ArgumentParser:
     return p
 
 
+def show_parser() -> argparse.ArgumentParser:
+    """`ndisemu show`."""
+    p = _Parser(prog="ndisemu show",
+                description="Prints !ndiskd-style views of emulated NBLs, NBs and MDLs.",
+                epilog=_wrap("--demo builds an NBL with two NBs over fragmented MDLs, its NDIS "
+                             "clone and its deep clone, and shows each with its NB/MDL chain, "
+                             "data, out-of-band info and event log: the same text on every "
+                             "run.  From Python: k.show(ptr, chain=True, data=True, info=True, "
+                             "log=True) for any NBL, NB, MDL, context or pool."))
+    p.add_argument("--demo", action="store_true",
+                   help="show the demo objects (the only source the command line has)")
+    p.set_defaults(run=_show)
+    return p
+
+
 def include_parser() -> argparse.ArgumentParser:
     """`ndisemu include`: the folder of the driver headers."""
     p = _Parser(prog="ndisemu include",
@@ -406,6 +433,8 @@ def _sanitized(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], str]] = {
     "layout": (layout_parser, "struct layouts per ABI and NDIS version; layout check, "
                               "layout diff"),
+    "show": (show_parser, "!ndiskd-style views: show --demo for an NBL, a clone and a "
+                          "deep clone"),
     "bench": (bench_parser, "clone vs deep-clone benchmark (make bench runs it in full)"),
     "include": (include_parser, "print the folder of the C headers driver code includes"),
     "sanitized": (sanitized_parser, "run a command with the ASan/UBSan runtime loaded"),

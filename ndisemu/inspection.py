@@ -1,4 +1,5 @@
-"""Inspection: checked views of NBLs, NBs, MDLs and contexts.
+"""Inspection: checked views of NBLs, NBs, MDLs and contexts, and the
+debugger-style output built on them (k.show, k.dt, k.addr, k.ptr, k.trace).
 
 Raw cffi cdata dereferences a NULL or wild pointer without a check, and the
 interpreter dies with it (``nbl.FirstNetBuffer.DataLength`` on an NBL with no
@@ -7,13 +8,22 @@ write first checks that the object is still a live block of its kind in the
 Kernel's arena, and raises BugCheck 0x50 (PAGE_FAULT_IN_NONPAGED_AREA,
 parameter 1 the display address) otherwise.  Pointer fields come back as
 views (None for NULL), so a fuzz harness can walk chains safely; writes go
-through to the arena.  ``view.ptr`` is the raw pointer, for the NDIS calls.
+through to the arena.  ``view.ptr`` is the raw pointer; the NDIS calls take
+the view itself as well.
+
+The rest is what a person reads (docs/inspection.md): ``k.show(ptr)`` in the
+manner of WinDbg's !ndiskd (ndisemu.ndiskd), ``k.dt(ptr)`` with values
+(ndisemu.dt), display addresses both ways, and the per-object event trace
+(ndisemu.trace).  ``repr()`` of a view is its one-line summary.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ndisemu import dt as _dt
+from ndisemu import layout, ndiskd
+from ndisemu import trace as _trace
 from ndisemu._native import ffi, lib
 
 _KIND_BY_TYPE = {
@@ -75,8 +85,9 @@ class View:
         return [name for name, _ in ffi.typeof(self.ptr).item.fields]
 
     def __repr__(self) -> str:
-        name = _type_name(self.ptr)
-        return f"<view {name} at {self._kernel.display(self.ptr):#018x}>"
+        """The kind, display address and key fields; what is wrong instead
+        when the object is not live (never raises)."""
+        return f"<{ndiskd.summary(self._kernel, self.ptr)}>"
 
     def bytes(self) -> bytes:
         """An MDL's described bytes (StartVa + ByteOffset, ByteCount), checked
@@ -91,6 +102,22 @@ class View:
         return ffi.buffer(va, count)[:]
 
 
+# Types k.ptr() gives besides the structs `ndisemu layout` reports.
+_PLAIN_TYPES = ("void", "uint8_t")
+
+
+def _pointer(value: Any, name: str) -> Any:
+    """A pointer argument of the inspection calls: cdata or a view."""
+    if isinstance(value, View):
+        return value.ptr
+    if value is None:
+        return ffi.NULL
+    if not isinstance(value, ffi.CData) or ffi.typeof(value).kind not in ("pointer", "array"):
+        raise TypeError(f"{name} must be a cdata pointer, a view or None, "
+                        f"not {type(value).__name__}")
+    return value
+
+
 class InspectionCalls:
     """Inspection helpers of :class:`ndisemu.Kernel`."""
 
@@ -101,3 +128,82 @@ class InspectionCalls:
         if not isinstance(ptr, ffi.CData):
             raise TypeError(f"view() takes a cdata pointer, not {type(ptr).__name__}")
         return View(self, ptr)
+
+    def show(self, ptr: Any, *, chain: bool = False, data: bool = False, info: bool = False,
+             log: bool = False) -> str:
+        """An !ndiskd-style view of the NBL, NB, MDL, context or pool (handle)
+        at `ptr`: `chain` adds NBs and MDLs (and the NBLs on Next), `data`
+        hexdumps, `info` the NBL's out-of-band info decoded, `log` the
+        object's events.  Never raises on a corrupted object: what is wrong
+        is printed where the value would be."""
+        return ndiskd.show(self, _pointer(ptr, "ptr"), chain=bool(chain), data=bool(data),
+                           info=bool(info), log=bool(log))
+
+    def dt(self, ptr_or_struct_name: Any) -> str:
+        """WinDbg `dt`: a struct's layout for this Kernel's NDIS version, or,
+        for a pointer, the struct with the values the object holds."""
+        if isinstance(ptr_or_struct_name, str):
+            return _dt.dt(self, ptr_or_struct_name)
+        return _dt.dt(self, _pointer(ptr_or_struct_name, "ptr_or_struct_name"))
+
+    def addr(self, ptr: Any) -> int:
+        """The display address of a pointer or view (0 for NULL; a pointer
+        outside the arena as it is)."""
+        return lib.ndisemu_display(self._k, _pointer(ptr, "ptr"))
+
+    def ptr(self, display_address: int | str, type: str) -> Any:  # noqa: A002 - the contract's name
+        """The pointer at a display address, as a `type *` (a struct name such
+        as "NET_BUFFER_LIST", or "void"; "NET_BUFFER_LIST *" works too).  The
+        address may be an int or text as messages and WinDbg print it
+        ("0xffffe000`00000120").  ValueError outside this Kernel's arena."""
+        if isinstance(display_address, str):
+            text = display_address.strip().replace("`", "")
+            try:
+                display_address = int(text, 16)
+            except ValueError:
+                raise ValueError(f"{display_address!r} is not a hex address") from None
+        if not isinstance(display_address, int) or isinstance(display_address, bool):
+            raise TypeError("display_address must be an int or a hex string")
+        if not isinstance(type, str):
+            raise TypeError("type must be a struct name such as 'NET_BUFFER_LIST'")
+        name = type.replace("*", "").strip()
+        name = name if name in _PLAIN_TYPES else layout.canonical_name(name)
+        if name is None:
+            raise ValueError(f"unknown type {type!r} (choose from "
+                             f"{', '.join(layout.struct_names() + list(_PLAIN_TYPES))})")
+        raw = (lib.ndisemu_from_display(self._k, display_address)
+               if 0 <= display_address < 2**64 else ffi.NULL)
+        if raw == ffi.NULL:
+            raise ValueError(f"{display_address:#x} is not a display address in this "
+                             "Kernel's arena")
+        return ffi.cast(f"{name} *", raw)
+
+    @property
+    def trace(self) -> bool:
+        """Whether the per-object event log records (ndisemu.trace).  Setting
+        True starts a new log of the last TRACE_EVENTS events; False stops
+        recording and keeps the log for reading."""
+        return bool(lib.ndisemu_trace_is_on(self._k))
+
+    @trace.setter
+    def trace(self, on: bool) -> None:
+        if lib.ndisemu_trace_enable(self._k, _trace.TRACE_EVENTS if on else 0):
+            raise MemoryError("cannot allocate the trace log")
+
+    def trace_log(self, ptr: Any = None, last: int | None = None) -> list[dict[str, Any]]:
+        """The retained events of the object at `ptr` (its current lifetime),
+        or of every object; the newest `last` when given, oldest first.  Each
+        is a dict: seq, event, call, kind, address, args, text."""
+        if last is not None and (not isinstance(last, int) or last < 0):
+            raise ValueError("last must be a non-negative int or None")
+        return _trace.events(self, None if ptr is None else _pointer(ptr, "ptr"), last)
+
+    def _trace_handover(self, nbl: Any, source: Any, target: Any, call: str) -> None:
+        """Records that `nbl` went from one layer's handle to another's
+        (the binding's hand-overs).  The call name is kept alive with the
+        Kernel, as the core keeps only the pointer."""
+        names = self.__dict__.setdefault("_trace_call_names", {})
+        if call not in names:
+            names[call] = ffi.new("char[]", call.encode())
+        lib.ndisemu_trace_handover(self._k, _pointer(nbl, "nbl"), _pointer(source, "from"),
+                                   _pointer(target, "to"), names[call])

@@ -163,7 +163,7 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
     # -- plumbing shared by every call ----------------------------------------
 
     def _raise(self, call: str) -> BugCheck:
-        return from_native(call, self._bug)
+        return from_native(call, self._bug, self)
 
     def _done(self, call: str, rc: int, value: Any) -> Any:
         """Result of a call that returns a pointer: the pointer, NULL on an
@@ -186,7 +186,7 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         """The bug check that stopped driver code entered through `label`
         (``driver.function``), naming the NDIS call that raised it."""
         inner = ffi.string(self._bug.call).decode() if self._bug.call != ffi.NULL else "?"
-        return from_native(f"{label} -> {inner}", self._bug)
+        return from_native(f"{label} -> {inner}", self._bug, self)
 
     def load(self, driver: Any) -> Any:
         """Binds a driver module from :func:`ndisemu.driver.build` to this

@@ -112,31 +112,31 @@ class MdlCalls:
         """(VirtualAddress, Length): MmGetSystemAddressForMdlSafe with
         MdlMappingNoExecute, and the byte count."""
         va = self.MmGetSystemAddressForMdlSafe(Mdl, Priority | _C["MdlMappingNoExecute"])
-        return va, Mdl.ByteCount
+        return va, pointer_arg(Mdl, "Mdl").ByteCount
 
     def NdisQueryMdlOffset(self, Mdl: Any) -> tuple[int, int]:
         """(Offset, Length): ByteOffset and ByteCount."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "NdisQueryMdlOffset")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "NdisQueryMdlOffset")
         return Mdl.ByteOffset, Mdl.ByteCount
 
     def NdisGetNextMdl(self, CurrentMdl: Any) -> Any:
         """The next MDL of the chain (NULL at the end)."""
-        self._probe(CurrentMdl, lib.NDISEMU_KIND_MDL, "NdisGetNextMdl")
+        CurrentMdl = self._probe(CurrentMdl, lib.NDISEMU_KIND_MDL, "NdisGetNextMdl")
         return CurrentMdl.Next
 
     def MmGetMdlByteCount(self, Mdl: Any) -> int:
         """ByteCount, after checking the MDL is live (BugCheck 0x50 otherwise)."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteCount")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteCount")
         return Mdl.ByteCount
 
     def MmGetMdlByteOffset(self, Mdl: Any) -> int:
         """ByteOffset, after checking the MDL is live (BugCheck 0x50 otherwise)."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteOffset")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteOffset")
         return Mdl.ByteOffset
 
     def MmGetMdlVirtualAddress(self, Mdl: Any) -> Any:
         """StartVa + ByteOffset."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlVirtualAddress")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlVirtualAddress")
         return ffi.cast("void *", ffi.cast("uint8_t *", Mdl.StartVa) + Mdl.ByteOffset)
 
     @staticmethod
@@ -155,10 +155,13 @@ class MdlCalls:
                     lib.ndisemu_initialize_mdl(self._k, _p(MemoryDescriptorList),
                                                pointer_arg(BaseVa, "BaseVa"), Length))
 
-    def _probe(self, ptr: Any, kind: int, call: str) -> None:
+    def _probe(self, ptr: Any, kind: int, call: str) -> Any:
         """A macro's dereference: BugCheck 0x50 unless `ptr` is a live object
-        of `kind` (raw cdata would crash the interpreter instead).  Shared by
-        the MDL macros here and the module-level macros (ndisemu.macros)."""
-        if lib.ndisemu_object_kind(self._k, pointer_arg(ptr, "pointer")) != kind:
+        of `kind` (raw cdata would crash the interpreter instead); the raw
+        pointer (a view's).  Shared by the MDL macros here and the
+        module-level macros (ndisemu.macros)."""
+        ptr = pointer_arg(ptr, "pointer")
+        if lib.ndisemu_object_kind(self._k, ptr) != kind:
             lib.ndisemu_probe(self._k, ptr, 0, kind)
             raise self._raise(call)
+        return ptr

@@ -68,6 +68,7 @@ class NetBufferCalls:
         self._check("check_nb", lib.ndisemu_check_nb(self._k, _p(nb)))
 
     def _nb_length(self, nb: Any, call: str) -> int:
-        if lib.ndisemu_check_nb(self._k, _p(nb)):
+        nb = _p(nb)
+        if lib.ndisemu_check_nb(self._k, nb):
             raise self._raise(call)
         return nb.DataLength

@@ -128,8 +128,10 @@ class BugCheck(Exception):
         return SUBCODES.get(self.subcode, ("", ""))[0] if self.code == 0x7C else ""
 
 
-def from_native(call: str, bug) -> BugCheck:
-    """Builds the exception from the core's record of a refused call."""
+def from_native(call: str, bug, kernel=None) -> BugCheck:
+    """Builds the exception from the core's record of a refused call.  With
+    the `kernel` given and its trace on, the message ends with the last
+    events of the objects the bug check names (ndisemu.trace)."""
     code = int(bug.code)
     params = tuple(int(bug.parameters[i]) for i in range(4))
     rule = bug.rule
@@ -149,6 +151,9 @@ def from_native(call: str, bug) -> BugCheck:
         parts.append(detail)
     message = (f"{call}: {': '.join(parts)} "
                f"[bug check {code:#x} {label} ({', '.join(f'{p:#x}' for p in params)})]")
+    if kernel is not None and kernel.trace:
+        from ndisemu.trace import bugcheck_appendix
+        message += bugcheck_appendix(kernel, bug)
     return BugCheck(code, params, message)
 
 

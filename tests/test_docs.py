@@ -19,8 +19,9 @@ DOCS_TEXT = "\n".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
 
 # Modules whose public functions and classes are part of what users call.
 PUBLIC_MODULES = ["ndisemu.layout", "ndisemu.macros", "ndisemu.constants", "ndisemu.verifier",
-                  "ndisemu.kernel", "ndisemu.inspection", "ndisemu.bench", "ndisemu.layoutcheck",
-                  "ndisemu.wincc", "ndisemu.cli", "ndisemu.sanitize", "ndisemu.driver"]
+                  "ndisemu.kernel", "ndisemu.inspection", "ndisemu.ndiskd", "ndisemu.dt",
+                  "ndisemu.trace", "ndisemu.bench", "ndisemu.layoutcheck", "ndisemu.wincc",
+                  "ndisemu.cli", "ndisemu.sanitize", "ndisemu.driver"]
 
 
 def documented(name: str) -> bool:

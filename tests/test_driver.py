@@ -305,3 +305,17 @@ def test_sanitized_module_without_the_runtime_says_how_to_run(tmp_path, k):
     drv = driver.build("overrun", [source], "UCHAR read_last(PMDL Mdl);", sanitize=True)
     with pytest.raises(RuntimeError, match="ndisemu sanitized --"):
         k.load(drv)
+
+
+def test_calls_from_c_are_traced_like_calls_from_python(k, pool, misuse):
+    k.trace = True
+    d = k.load(misuse)
+    nbl = k.build_nbl(pool, [b"payload"])
+    with pytest.raises(ndisemu.BugCheck) as info:
+        d.double_free(nbl)
+    message = str(info.value)
+    # the clone the C code made and freed, named in the bug check's history
+    assert "NdisAllocateCloneNetBufferList: allocated" in message, message
+    assert "NdisFreeCloneNetBufferList: freed" in message, message
+    assert "NdisAllocateCloneNetBufferList" in k.show(nbl, log=True)
+    k.free_built(nbl)

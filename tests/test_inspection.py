@@ -123,3 +123,58 @@ def test_module_constants_are_x64_687():
     assert ndisemu.NormalPagePriority == 16
     assert ndisemu.MaxNetBufferListInfo == 27
     assert ndisemu.MDL_MAPPED_TO_SYSTEM_VA == 1
+
+
+def _calls_taking_views(k, pool):
+    """(name, call) pairs: every kind of pointer parameter given a view."""
+    v = k.view
+    nbl = k.build_nbl(pool, [b"abcdef", b"gh"], mdl_sizes=[3])
+    nb = nbl.FirstNetBuffer
+    storage = bytearray(8)
+    return nbl, [
+        ("nbl_bytes", lambda: k.nbl_bytes(v(nbl)) == [b"abcdef", b"gh"]),
+        ("nb_bytes", lambda: k.nb_bytes(v(nb)) == b"abcdef"),
+        ("check_nbl", lambda: k.check_nbl(v(nbl)) is None),
+        ("check_nb", lambda: k.check_nb(v(nb)) is None),
+        ("MmGetMdlByteCount", lambda: k.MmGetMdlByteCount(v(nb.MdlChain)) == 3),
+        ("NdisGetNextMdl", lambda: k.NdisGetNextMdl(v(nb.MdlChain.Next)) == ffi.NULL),
+        ("NdisQueryMdl", lambda: k.NdisQueryMdl(v(nb.MdlChain))[1] == 3),
+        ("NdisGetDataBuffer", lambda: bytes(ffi.buffer(
+            k.NdisGetDataBuffer(v(nb), 5, storage, 1, 0), 5)) == b"abcde"),
+        ("NdisRetreatNetBufferDataStart",
+         lambda: k.NdisRetreatNetBufferDataStart(v(nb), 0, 0, None) == 0),
+        ("NdisAdvanceNetBufferListDataStart",
+         lambda: k.NdisAdvanceNetBufferListDataStart(v(nbl), 0, False, None) is None),
+        ("NdisGetPoolFromNetBufferList",
+         lambda: k.NdisGetPoolFromNetBufferList(v(nbl)) == pool),
+        ("NdisCopyFromNetBufferToNetBuffer",
+         lambda: k.NdisCopyFromNetBufferToNetBuffer(v(nb), 0, 1, v(nb), 0)[1] == 1),
+        ("NdisCopySendNetBufferListInfo",
+         lambda: k.NdisCopySendNetBufferListInfo(v(nbl), v(nbl)) is None),
+        ("NET_BUFFER_DATA_LENGTH", lambda: ndisemu.NET_BUFFER_DATA_LENGTH(v(nb)) == 6),
+        ("clone pair", lambda: k.NdisFreeCloneNetBufferList(
+            v(k.NdisAllocateCloneNetBufferList(v(nbl), None, None, 0)), 0) is None),
+        ("FWPS clone pair", lambda: k.FwpsFreeCloneNetBufferList0(
+            v(k.FwpsAllocateCloneNetBufferList0(v(nbl), None, None, 0)[1]), 0) is None),
+        ("deep clone pair", lambda: k.FwpsFreeCloneNetBufferList0(
+            v(k.FwpsAllocateDeepCloneNetBufferList0(v(nbl), pool, None)[1]), 0) is None),
+        ("fragment pair", lambda: k.NdisFreeFragmentNetBufferList(
+            v(k.NdisAllocateFragmentNetBufferList(v(nbl), None, None, 0, 4, 0, 0, 0)), 0, 0)
+         is None),
+        ("FWPS reference pair", lambda: (k.FwpsReferenceNetBufferList0(v(nbl), False),
+                                         k.FwpsDereferenceNetBufferList0(v(nbl), False))
+         == (None, None)),
+        ("show/dt/addr", lambda: k.show(v(nbl)) == k.show(nbl) and k.dt(v(nb)) == k.dt(nb)
+         and k.addr(v(nbl)) == k.display(nbl)),
+    ]
+
+
+def test_views_are_accepted_wherever_pointers_are(k, pool):
+    nbl, calls = _calls_taking_views(k, pool)
+    for name, call in calls:
+        assert call(), name
+    k.free_built(k.view(nbl))
+    with pytest.raises(TypeError):
+        k.NdisFreeCloneNetBufferList(1234, 0)          # a wrong type is still TypeError
+    with pytest.raises(TypeError):
+        k.NdisAllocateCloneNetBufferList("nbl", None, None, 0)

@@ -132,6 +132,7 @@ void ndisemu_kernel_destroy(ndisemu_kernel *k)
     uint32_t i;
     if (!k)
         return;
+    ndisemu_trace_release(k);
     for (i = 1; k->recs && i < k->nrecs; i++) {
         ndisemu_rec *r = ndisemu_rec_at(k, i);
         if (r->kind == NDISEMU_KIND_NBL)
@@ -526,6 +527,7 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
+    ndisemu_trace_allocated(k, r, 0);
     return r;
 }
 
@@ -568,6 +570,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
         memset(payload + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
         arm_guard(k, r);
     }
+    ndisemu_trace_allocated(k, r, ndisemu_display_of(k, ndisemu_rec_payload(k, outer)));
     return r;
 }
 
@@ -596,12 +599,15 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
         return;                       /* callers check first; never free twice */
     k->stats.live[r->kind]--;
     k->stats.bytes_live -= r->span;
+    ndisemu_trace(k, r, NDISEMU_TRACE_FREED, 0, 0, 0);
     /* Inner objects (context, NB, MDL, data of a composite block) die with
      * it: a stale pointer to one of them is caught by its record. */
     for (id = r->next; id; id = inner->next) {
         inner = ndisemu_rec_at(k, id);
-        if (inner->state == NDISEMU_STATE_LIVE)
+        if (inner->state == NDISEMU_STATE_LIVE) {
             k->stats.live[inner->kind]--;
+            ndisemu_trace(k, inner, NDISEMU_TRACE_FREED, ndisemu_display_of(k, payload), 0, 0);
+        }
         inner->state = NDISEMU_STATE_FREE;
         inner->freed_by = k->call;
     }

@@ -420,7 +420,9 @@ static void finish_nbl(derive *d, NET_BUFFER_LIST *nbl, ndisemu_pool *pool,
     priv->delta = d->delta;
     priv->snapshot = d->k->verifier ? shape_hash(nbl) : 0;
     pool->live++;
+    pool->allocated++;
     nb_pool->live += d->nbs;
+    nb_pool->allocated += d->nbs;
 }
 
 static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndisemu_pool *nbp,
@@ -445,6 +447,10 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
         return ndisemu_alloc_rc(d->k);
     walk(d, orig);                     /* pass 2: carve and fill */
     finish_nbl(d, nbl, pool, nbp);
+    ndisemu_trace_derived(d->k, nbl, orig, d->origin,
+                          d->mode == DERIVE_CLONE ? (d->original_mdls ?
+                                                     NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS : 0)
+                                                  : d->delta);
     *out = nbl;
     return NDISEMU_OK;
 }
@@ -623,8 +629,11 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
     if (check_restored(k, clone) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
-    if (parent)
+    if (parent) {
         parent->ChildRefCount--;
+        ndisemu_trace_at(k, parent, NDISEMU_TRACE_CHILD_FREED, ndisemu_display_of(k, clone),
+                         (uint64_t)(int64_t)parent->ChildRefCount, 0);
+    }
     release(k, r);
     return NDISEMU_OK;
 }
@@ -735,6 +744,7 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
     }
     finish_nbl(&d, nbl, pool, nbp);
     adopt(&d, nbl, orig);
+    ndisemu_trace_derived(k, nbl, orig, d.origin, 0);
     *out = nbl;
     return NDISEMU_OK;
 }
@@ -779,5 +789,7 @@ int ndisemu_fwps_reference(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, int delta,
                                              "reference count is at LONG_MAX"))
         return NDISEMU_BUGCHECK;
     priv->references += delta;
+    ndisemu_trace(k, r, NDISEMU_TRACE_REFERENCED, (uint64_t)(int64_t)delta,
+                  (uint64_t)(int64_t)priv->references, 0);
     return NDISEMU_OK;
 }

@@ -126,6 +126,7 @@ typedef struct {
     void *handle;                  /* the pool handle drivers hold */
     ndisemu_ids lookaside;         /* freed object blocks kept for reuse */
     ndisemu_ids quarantine;        /* freed blocks of a VERIFY pool, never reused */
+    uint64_t allocated;            /* objects ever allocated from it (inspection) */
 } ndisemu_pool;
 
 /* One live object, as ndisemu_live_objects reports it (leak reports). */
@@ -348,5 +349,97 @@ int ndisemu_bench_prepare(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_po
 int ndisemu_bench_run(ndisemu_bench *b, uint32_t op, uint64_t iterations,
                       ndisemu_bench_report *report);
 void ndisemu_bench_release(ndisemu_bench *b);
+
+
+/* -- inspection: object records (inspect.c) and the event trace (trace.c) - */
+/* What the core knows of the object at an address, live or freed: what
+ * k.show() prints beside the fields a driver can overwrite. */
+typedef struct {
+    uint32_t kind;                 /* NDISEMU_KIND_* */
+    uint32_t state;                /* 1 live, 2 freed */
+    uint32_t origin;               /* NDISEMU_ORIGIN_* (NBL, NB, MDL), else 0 */
+    uint32_t tag;
+    uint32_t size;                 /* payload bytes of the object itself */
+    uint32_t inner;                /* 1 if part of a larger block (freed with it) */
+    uint64_t block;                /* display address of that block (its own if not inner) */
+    uint64_t address;              /* display address of the object */
+    const char *call;              /* the call that allocated it */
+    const char *freed_by;          /* the call that freed it ("" while live) */
+    uint32_t retreat_mdls;         /* NBs: MDLs at the chain head a retreat added */
+    int32_t references;            /* NBLs: FwpsReferenceNetBufferList0 count */
+    uint64_t parent;               /* FWPS clones: display address of the parent NBL */
+} ndisemu_object_record;
+
+/* The record of the object whose payload starts at p: NDISEMU_OK, or
+ * NDISEMU_BUGCHECK (nothing recorded in k->bug) when no object starts there. */
+int ndisemu_object_record_of(ndisemu_kernel *k, const void *p, ndisemu_object_record *out);
+
+/* The per-object event trace (trace.c). */
+/* What k.trace records while it is on, one event per state change of an
+ * object, in a bounded ring (the oldest events are overwritten).  Recorded
+ * in the core, so calls made by driver C code are traced like calls from
+ * Python.  args[] by event:
+ *   ALLOCATED        [0] the enclosing block's display address (inner objects), else 0
+ *   FREED            [0] the same: the block it went with
+ *   DERIVED          on the new NBL: [0] the source NBL, [1] NDISEMU_ORIGIN_*,
+ *                    [2] AllocateCloneFlags (clones) or DataOffsetDelta (fragment,
+ *                    reassembly)
+ *   CHILD_DERIVED    on the source NBL: [0] the new NBL, [1] NDISEMU_ORIGIN_*
+ *   CHILD_FREED      on a parent: [0] the FWPS clone freed, [1] ChildRefCount after
+ *   RETREATED        on an NB: [0] DataOffsetDelta, [1] the MDL added (0 if none),
+ *                    [2] DataOffset after
+ *   ADVANCED         on an NB: [0] DataOffsetDelta, [1] MDLs freed, [2] DataOffset after
+ *   RESTORED         on an NB: a failed NBL retreat undone: [0] the MDL taken off
+ *                    (0 if none), [2] DataOffset after
+ *   CONTEXT_ALLOCATED / CONTEXT_FREED  on an NBL: [0] ContextSize, [1] the context
+ *                    block allocated or freed (0 if none), [2] Offset after (0
+ *                    when a block was freed)
+ *   REFERENCED       on an NBL: [0] +1 or -1 (as uint64), [1] references after
+ *   HANDED_OVER      on an NBL: [0] from handle, [1] to handle (display addresses
+ *                    when in the arena)
+ *   MDL_LENGTH       on an MDL: [0] ByteCount before, [1] after
+ */
+#define NDISEMU_TRACE_ALLOCATED 1
+#define NDISEMU_TRACE_FREED 2
+#define NDISEMU_TRACE_DERIVED 3
+#define NDISEMU_TRACE_CHILD_DERIVED 4
+#define NDISEMU_TRACE_CHILD_FREED 5
+#define NDISEMU_TRACE_RETREATED 6
+#define NDISEMU_TRACE_ADVANCED 7
+#define NDISEMU_TRACE_RESTORED 8
+#define NDISEMU_TRACE_CONTEXT_ALLOCATED 9
+#define NDISEMU_TRACE_CONTEXT_FREED 10
+#define NDISEMU_TRACE_REFERENCED 11
+#define NDISEMU_TRACE_HANDED_OVER 12
+#define NDISEMU_TRACE_MDL_LENGTH 13
+
+typedef struct {
+    uint64_t seq;                  /* 1, 2, ... from when tracing was turned on */
+    uint64_t object;               /* the object's display address */
+    uint64_t args[3];              /* see above */
+    const char *call;              /* the NDIS call that made the change */
+    uint32_t rec;                  /* the object's record id */
+    uint32_t generation;           /* which lifetime of that record */
+    uint16_t event;                /* NDISEMU_TRACE_* */
+    uint16_t kind;                 /* NDISEMU_KIND_* of the object */
+} ndisemu_trace_event;
+
+/* Turns tracing on with a ring of `capacity` events, starting a new log
+ * (the old one is dropped), or off with capacity 0 (the log is kept for
+ * reading).  NDISEMU_NO_MEMORY if the ring cannot be allocated. */
+int ndisemu_trace_enable(ndisemu_kernel *k, uint32_t capacity);
+int ndisemu_trace_is_on(ndisemu_kernel *k);
+/* The retained events of `object` (its current lifetime: a record reused by
+ * a later object does not inherit its events), or of every object when
+ * `object` is NULL.  Fills `out` with the newest `capacity` of them, oldest
+ * first, and returns how many there are in all. */
+uint64_t ndisemu_trace_events(ndisemu_kernel *k, const void *object,
+                              ndisemu_trace_event *out, uint64_t capacity);
+/* Records that an NBL went from one layer to another (the binding's
+ * hand-overs).  `call` names the NDIS call (a string that outlives the
+ * log), or NULL for the call being executed.  Nothing when tracing is off
+ * or `nbl` is not a live NBL. */
+void ndisemu_trace_handover(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const void *from,
+                            const void *to, const char *call);
 
 #endif

@@ -152,6 +152,7 @@ int ndisemu_retreat_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, ui
             ndisemu_nb_fill(nb, nb->MdlChain, nb->DataOffset - delta,
                             (uint64_t)nb->DataLength + delta);
         }
+        ndisemu_trace_at(k, nb, NDISEMU_TRACE_RETREATED, delta, 0, nb->DataOffset);
         return NDISEMU_OK;
     }
     if (check_new_head(k, nb, mdl, need))
@@ -166,6 +167,8 @@ int ndisemu_retreat_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, ui
         ndisemu_nb_private_of(k, nb)->retreat_mdls++;
         ndisemu_nb_fill(nb, mdl, data_offset, data_length);
     }
+    ndisemu_trace_at(k, nb, NDISEMU_TRACE_RETREATED, delta, ndisemu_display_of(k, mdl),
+                     nb->DataOffset);
     return NDISEMU_OK;
 }
 
@@ -205,6 +208,8 @@ int ndisemu_nb_restore(ndisemu_kernel *k, NET_BUFFER *nb, const ndisemu_nb_state
     nb->DataOffset = saved->data_offset;
     nb->DataLength = saved->data_length;
     ndisemu_nb_private_of(k, nb)->retreat_mdls = saved->retreat_mdls;
+    ndisemu_trace_at(k, nb, NDISEMU_TRACE_RESTORED, *added ? ndisemu_display_of(k, *added) : 0,
+                     0, nb->DataOffset);
     return NDISEMU_OK;
 }
 
@@ -292,6 +297,7 @@ int ndisemu_advance_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, in
         nb->CurrentMdlOffset = in_mdl;
         nb->DataOffset = (ULONG)data_offset;
         nb->DataLength -= delta;
+        ndisemu_trace_at(k, nb, NDISEMU_TRACE_ADVANCED, delta, 0, nb->DataOffset);
         return NDISEMU_OK;
     }
     unused_retreat_mdls(k, nb, data_offset, &bytes);
@@ -307,6 +313,7 @@ int ndisemu_advance_commit(ndisemu_kernel *k, NET_BUFFER *nb, uint32_t delta, in
     }
     ndisemu_nb_private_of(k, nb)->retreat_mdls -= count;
     ndisemu_nb_fill(nb, m, data_offset - bytes, (uint64_t)nb->DataLength - delta);
+    ndisemu_trace_at(k, nb, NDISEMU_TRACE_ADVANCED, delta, count, nb->DataOffset);
     *handed = given;
     return NDISEMU_OK;
 }

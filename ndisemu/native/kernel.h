@@ -161,6 +161,8 @@ struct ndisemu_kernel {
     uint32_t info_slots[2][32];      /* NdisCopySend/ReceiveNetBufferListInfo slots */
     uint32_t info_count[2];
     int asan;                        /* the arena is poisoned for sanitized drivers */
+    int trace_on;                    /* record events (trace.c): checked inline */
+    struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };
 
 /* Names the call being executed: records, bug checks and leak reports say
@@ -438,5 +440,49 @@ void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl);
 
 #define NDISEMU_NBL_BYTES sizeof(NET_BUFFER_LIST)
 #define NDISEMU_NB_BYTES sizeof(NET_BUFFER)
+
+
+/* -- the per-object event trace (trace.c) -------------------------------- */
+/* Hook points call these; with tracing off each costs one test of
+ * k->trace_on.  `args` as core.h lists them per event. */
+struct ndisemu_trace;
+void ndisemu_trace_record(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t event,
+                          uint64_t a0, uint64_t a1, uint64_t a2);
+static inline void ndisemu_trace(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t event,
+                                 uint64_t a0, uint64_t a1, uint64_t a2)
+{
+    if (k->trace_on)
+        ndisemu_trace_record(k, r, event, a0, a1, a2);
+}
+/* The same for an object the caller has checked, given by its address. */
+static inline void ndisemu_trace_at(ndisemu_kernel *k, const void *object, uint32_t event,
+                                    uint64_t a0, uint64_t a1, uint64_t a2)
+{
+    if (k->trace_on)
+        ndisemu_trace_record(k, ndisemu_rec_of(k, object), event, a0, a1, a2);
+}
+/* A new lifetime of record r (ALLOCATED; `block` the enclosing block's
+ * display address for an inner object).  Tested against the log rather than
+ * against k->trace_on: while a log exists, even with recording off, a reused
+ * record must get a new generation, or the log kept for reading would
+ * credit the old object's events to the new one.  Never traced: one test. */
+void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r, uint64_t block);
+static inline void ndisemu_trace_allocated(ndisemu_kernel *k, const ndisemu_rec *r,
+                                           uint64_t block)
+{
+    if (k->trace)
+        ndisemu_trace_allocated_slow(k, r, block);
+}
+/* A derived NBL: DERIVED on it, CHILD_DERIVED on its source. */
+void ndisemu_trace_derived_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, NET_BUFFER_LIST *orig,
+                                uint32_t origin, uint64_t extra);
+static inline void ndisemu_trace_derived(ndisemu_kernel *k, NET_BUFFER_LIST *nbl,
+                                         NET_BUFFER_LIST *orig, uint32_t origin, uint64_t extra)
+{
+    if (k->trace_on)
+        ndisemu_trace_derived_slow(k, nbl, orig, origin, extra);
+}
+/* Frees the log (ndisemu_kernel_destroy). */
+void ndisemu_trace_release(ndisemu_kernel *k);
 
 #endif

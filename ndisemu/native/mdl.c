@@ -264,6 +264,7 @@ int ndisemu_adjust_mdl_length(ndisemu_kernel *k, MDL *mdl, uint32_t length)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_MDL_LENGTH, length,
                                 priv->length, NDISEMU_KIND_MDL, mdl,
                                 "NdisAdjustMdlLength beyond the length given at allocation");
+    ndisemu_trace(k, r, NDISEMU_TRACE_MDL_LENGTH, mdl->ByteCount, length, 0);
     mdl->ByteCount = length;
     return NDISEMU_OK;
 }

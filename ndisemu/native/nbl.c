@@ -77,6 +77,7 @@ static NET_BUFFER_LIST *carve_nbl(ndisemu_kernel *k, ndisemu_pool *pool, uint16_
         nbl->FirstNetBuffer = nb;
     }
     pool->live++;
+    pool->allocated++;
     return nbl;
 }
 
@@ -244,6 +245,7 @@ int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16
     if (ctx && ctx->Offset >= size) {
         ctx->Offset -= size;
         priv->context_ops[priv->context_depth++] = size;
+        ndisemu_trace(k, r, NDISEMU_TRACE_CONTEXT_ALLOCATED, size, 0, ctx->Offset);
         return NDISEMU_OK;
     }
     fresh = ndisemu_block_alloc(k, sizeof *fresh + size + backfill, NDISEMU_KIND_CONTEXT, tag,
@@ -255,6 +257,8 @@ int ndisemu_allocate_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16
     fresh->Offset = backfill;
     nbl->Context = fresh;
     priv->context_ops[priv->context_depth++] = size | NDISEMU_CTX_NEW_BLOCK;
+    ndisemu_trace(k, r, NDISEMU_TRACE_CONTEXT_ALLOCATED, size, ndisemu_display_of(k, fresh),
+                  fresh->Offset);
     return NDISEMU_OK;
 }
 
@@ -291,8 +295,11 @@ int ndisemu_free_nbl_context(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint16_t s
     if (top & NDISEMU_CTX_NEW_BLOCK) {
         nbl->Context = ctx->Next;
         ndisemu_block_free(k, ctx, NULL);
+        ndisemu_trace_at(k, nbl, NDISEMU_TRACE_CONTEXT_FREED, size, ndisemu_display_of(k, ctx),
+                         0);
     } else {
         ctx->Offset += size;
+        ndisemu_trace_at(k, nbl, NDISEMU_TRACE_CONTEXT_FREED, size, 0, ctx->Offset);
     }
     priv->context_depth--;
     return NDISEMU_OK;
@@ -445,6 +452,7 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *handle, void *nb_handle, uint32_t
         r->origin = NDISEMU_ORIGIN_BUILT;
         r->u.nb.pool = nb_pool;
         nb_pool->live++;
+        nb_pool->allocated++;
         ndisemu_nb_fill(nb, chain, chain ? data_offset : 0, chain ? lengths[i] : 0);
         *link = nb;
         link = &nb->Next;

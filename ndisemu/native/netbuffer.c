@@ -91,6 +91,7 @@ static NET_BUFFER *carve_nb(ndisemu_kernel *k, ndisemu_pool *pool, uint32_t orig
     if (pool->data_size)
         ndisemu_nb_attach_data(k, nb, &cursor, nb, pool->data_size, pool->tag);
     pool->live++;
+    pool->allocated++;
     return nb;
 }
 

@@ -6,7 +6,9 @@ Corruptions include what hostile drivers do: wild pointers (anywhere in the
 arena, at and just past its ends and its carved top), MDL chains shared
 between NBs and NBLs, counters at their limits, and writes through stale
 pointers into objects freed earlier, followed by the allocations that reuse
-them.
+them.  Some NBLs are then shown (k.show with every option, k.dt, repr of
+views), which must return text whatever the calls left; half the seeds run
+with the event trace on, so BugCheck messages carry it.
 
     python chaos.py SEED          one seed, prints "ok CAUGHT"
     python chaos.py --seeds N     seeds 0 .. N-1 in this process (make test-sanitize)
@@ -29,6 +31,9 @@ class Chaos:
         self.rng = random.Random(seed)
         self.k = ndisemu.Kernel(arena_size=4 << 20, verifier=bool(self.rng.getrandbits(1)))
         self.freed = []             # (address, size) of freed objects: stale pointers
+        # A second stream for inspection, so each seed's calls stay what they were.
+        self.look = random.Random(seed ^ 0x5EED)
+        self.k.trace = bool(self.look.getrandbits(1))
 
     def run(self):
         """Returns how many calls raised BugCheck."""
@@ -136,6 +141,18 @@ class Chaos:
         ]
 
 
+    def inspect(self, nbl, nb):
+        """The views of whatever the calls left: text, never an exception."""
+        try:
+            for ptr in (nbl, nb):
+                self.k.show(ptr, chain=True, data=True, info=True, log=True)
+                self.k.dt(ptr)
+                repr(self.k.view(ptr))
+        except Exception as error:
+            raise AssertionError(f"inspection raised on a corrupted object: {error!r}") \
+                from error
+
+
     def candidates(self, nbl, nb):
         """The objects a call may free: the NBL, its first NB and that NB's MDLs."""
         objects = [(nbl, ffi.sizeof("NET_BUFFER_LIST")), (nb, ffi.sizeof("NET_BUFFER"))]
@@ -180,6 +197,8 @@ class Chaos:
             del self.freed[:-500]
             if self.rng.random() < 0.3:
                 self.stale_write()
+        if self.look.random() < 0.2:
+            self.inspect(nbl, nb)
         return caught, first_mdl
 
 

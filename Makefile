@@ -65,7 +65,7 @@ fuzz: install
 	NDISEMU_FUZZ=1 $(PY) -m pytest -q tests/test_clone.py tests/test_dataspace.py tests/test_kernel.py
 
 lint: install
-	$(PY) -m ruff check ndisemu tests benchmarks
+	$(PY) -m ruff check ndisemu tests benchmarks examples
 
 # The clone vs deep-clone suite in full: a table on stdout, the JSON and the
 # plot under benchmarks/results/.  matplotlib (the `bench` extra) is

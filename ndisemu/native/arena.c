@@ -500,8 +500,17 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
             return NULL;
     }
     if (r) {
-        release_inner(k, r);
+        /* A composite block handed out again as the same kind (a clone for
+         * a clone) keeps its inner objects' records and, when nothing
+         * overwrote them, their header imprints: carving the same layout
+         * again reuses them (ndisemu_inner).  Otherwise they go. */
+        int whole = r->kind == kind && (kind == NDISEMU_KIND_NBL || kind == NDISEMU_KIND_NB);
+        int imprinted = whole && !(r->flags & NDISEMU_REC_POISONED);
+        if (!whole)
+            release_inner(k, r);
         memset(&r->origin, 0, sizeof *r - offsetof(ndisemu_rec, origin));
+        if (imprinted)
+            r->flags = NDISEMU_REC_IMPRINTED;
     } else {
         if (k->top == 0)
             k->top = NDISEMU_ALIGN;   /* offset 0 stays unused */
@@ -547,20 +556,35 @@ void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint3
 ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **cursor,
                            uint64_t size, uint16_t kind, uint32_t tag)
 {
-    /* The per-kind part of an inner object (NB, MDL, data, context) is small. */
-    ndisemu_rec *r = new_rec(k, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
-                                    ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
-    r->offset = (uint64_t)(*cursor - k->base);
+    uint64_t offset = (uint64_t)(*cursor - k->base);
+    uint32_t id = k->map[offset >> NDISEMU_GRANULE_SHIFT];
+    ndisemu_rec *r = id ? ndisemu_rec_at(k, id) : NULL;
+    int same_imprint = 0;
+    if (r && r->block == outer->id && r->offset == offset && r->state == NDISEMU_STATE_FREE) {
+        /* the block's last life had an object here: its record serves again */
+        same_imprint = (outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind &&
+                       r->size == size && r->tag == tag;
+        memset(&r->origin, 0, offsetof(ndisemu_rec, u) - offsetof(ndisemu_rec, origin) +
+                                  sizeof(ndisemu_nb_private));
+    } else {
+        /* The per-kind part of an inner object (NB, MDL, data, context) is small. */
+        r = new_rec(k, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
+                           ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
+        r->offset = offset;
+        r->block = outer->id;
+        r->next = outer->next;
+        outer->next = r->id;
+        k->map[offset >> NDISEMU_GRANULE_SHIFT] = r->id;
+    }
     r->size = (uint32_t)size;
-    r->block = outer->id;
-    r->next = outer->next;
-    outer->next = r->id;
     r->kind = kind;
     r->state = NDISEMU_STATE_LIVE;
     r->tag = tag;
     r->call = k->call;
-    k->map[r->offset >> NDISEMU_GRANULE_SHIFT] = r->id;
-    imprint(k, r, (uint32_t)(r->offset - outer->offset));
+    if (same_imprint)
+        imprint_state(k, r);
+    else
+        imprint(k, r, (uint32_t)(offset - outer->offset));
     *cursor += ndisemu_inner_span(size);
     k->stats.live[kind]++;
     if (kind == NDISEMU_KIND_DATA) {

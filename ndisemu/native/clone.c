@@ -158,22 +158,29 @@ static void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t i
     r->u.mdl.length = length;
 }
 
-static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
+/* The next inner object of the derived block, not zeroed: only the deep
+ * clone's data buffers, which its copy fills at once. */
+static ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
 {
     return ndisemu_inner(d->k, d->rec, &d->at, size, kind, CLONE_TAG);
+}
+
+/* The next inner object, zeroed.  A derived block is allocated with only
+ * its NBL zeroed and each object is zeroed as it is carved: so the header
+ * imprints between them, still valid when the block served the same shape
+ * last time, are left alone (ndisemu_inner).  A data buffer's slack holds
+ * its guard bytes already. */
+static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
+{
+    ndisemu_rec *r = carve_raw(d, size, kind);
+    memset(ndisemu_rec_payload(d->k, r), 0,
+           kind == NDISEMU_KIND_DATA ? size : ndisemu_align_up(size, NDISEMU_ALIGN));
+    return r;
 }
 
 static void *carve(derive *d, uint64_t size, uint16_t kind)
 {
     return ndisemu_rec_payload(d->k, carve_rec(d, size, kind));
-}
-
-/* carve() for a block that was not zeroed when allocated. */
-static void *carve_zeroed(derive *d, uint64_t size, uint16_t kind)
-{
-    void *p = carve(d, size, kind);
-    memset(p, 0, ndisemu_align_up(size, NDISEMU_ALIGN));
-    return p;
 }
 
 /* Opens a new NB: the retreat buffer first, when the derivation has one. */
@@ -442,7 +449,7 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
     if (!walk(d, orig))                /* pass 1: check and size */
         return NDISEMU_BUGCHECK;
     d->checking = 0;
-    nbl = start_nbl(d, pool, nbp, UINT64_MAX);
+    nbl = start_nbl(d, pool, nbp, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     if (!nbl)
         return ndisemu_alloc_rc(d->k);
     walk(d, orig);                     /* pass 2: carve and fill */
@@ -703,15 +710,15 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
                        ndisemu_inner_span(src->DataLength);
     }
     d.nb_pool = nbp;
-    /* Only the NBL is zeroed by the allocator; every inner object below is
-     * zeroed as it is carved, but for the data buffers, which the copy fills
-     * (their alignment padding is zeroed after it).  Zeroing 64 KiB only to
+    /* As for every derived block, only the NBL is zeroed here and each
+     * inner object as it is carved, but the data buffers: the copy fills
+     * them (ndisemu_inner sets their slack).  Zeroing 64 KiB only to
      * overwrite it made a deep clone cost two passes over the data. */
     nbl = start_nbl(&d, pool, nbp, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     if (!nbl)
         return ndisemu_alloc_rc(k);
     {
-        NET_BUFFER_LIST_CONTEXT *ctx = carve_zeroed(&d, sizeof *ctx + context_bytes,
+        NET_BUFFER_LIST_CONTEXT *ctx = carve(&d, sizeof *ctx + context_bytes,
                                                     NDISEMU_KIND_CONTEXT);
         ctx->Size = (USHORT)context_bytes;
         ctx->Offset = (USHORT)context_bytes;
@@ -720,7 +727,7 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
     for (src = orig->FirstNetBuffer; src; src = src->Next) {
         MDL *mdl = NULL;
         d.nbs++;
-        d.nb = carve_zeroed(&d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
+        d.nb = carve(&d, NDISEMU_NB_BYTES, NDISEMU_KIND_NB);
         d.nb->NdisPoolHandle = nbp->handle;
         ndisemu_rec_of(k, d.nb)->origin = d.origin;
         *d.nb_link = d.nb;
@@ -728,9 +735,9 @@ int ndisemu_deep_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_p
         if (src->DataLength) {
             uint8_t *data;
             ndisemu_rec *r;
-            mdl = carve_zeroed(&d, ndisemu_mdl_bytes(max_pages(src->DataLength)),
+            mdl = carve(&d, ndisemu_mdl_bytes(max_pages(src->DataLength)),
                                NDISEMU_KIND_MDL);
-            data = carve(&d, src->DataLength, NDISEMU_KIND_DATA);   /* slack set by carve */
+            data = ndisemu_rec_payload(k, carve_raw(&d, src->DataLength, NDISEMU_KIND_DATA));
             /* one memcpy per source MDL run */
             k->stats.bytes_copied += ndisemu_chain_copy_out(src->CurrentMdl,
                                                             src->CurrentMdlOffset,

@@ -39,6 +39,8 @@
 #define NDISEMU_REC_RETIRED 4u         /* corruption reported: never reused */
 #define NDISEMU_REC_WATCHED 8u         /* blocks: it or an inner object is pinned or
                                           guarded, so a free must look (check_release) */
+#define NDISEMU_REC_IMPRINTED 16u      /* blocks: reused whole, the inner objects' header
+                                          imprints of its last life are still there */
 
 #define NDISEMU_VERIFIER_FULL 1
 

@@ -67,7 +67,8 @@ class CloneCalls:
         return nbl_pool or self.default_nbl_pool, nb_pool or self.default_nb_pool
 
     # The allocate/free pairs below are the benchmark's Python mode: they keep
-    # to one native call plus the argument checks, inline.
+    # to one native call plus the argument checks, inline (opt() is the one
+    # extra Python call: it turns a checked view into its pointer).
 
     def NdisAllocateCloneNetBufferList(self, OriginalNetBufferList: Any,
                                        NetBufferListPoolHandle: Any, NetBufferPoolHandle: Any,
@@ -80,14 +81,14 @@ class CloneCalls:
                              "(NDIS_CLONE_FLAGS_RESERVED is reserved)")
         if not (NetBufferListPoolHandle or NetBufferPoolHandle):
             # NULL handles: the core's default-pool entry, fewest arguments
-            clone = lib.ndisemu_clone_default_pools(self._k, OriginalNetBufferList or NULL,
+            clone = lib.ndisemu_clone_default_pools(self._k, opt(OriginalNetBufferList),
                                                     AllocateCloneFlags, _ORIGIN_CLONE)
             if clone:
                 return clone
             return self._done("NdisAllocateCloneNetBufferList", lib.ndisemu_last_rc(self._k),
                               NULL)
         out = self._out_nbl
-        rc = lib.ndisemu_clone_nbl(self._k, OriginalNetBufferList or NULL,
+        rc = lib.ndisemu_clone_nbl(self._k, opt(OriginalNetBufferList),
                                    NetBufferListPoolHandle or self.default_nbl_pool,
                                    NetBufferPoolHandle or self.default_nb_pool,
                                    AllocateCloneFlags, _ORIGIN_CLONE, out)
@@ -99,7 +100,7 @@ class CloneCalls:
         """Frees the clone's NBL, NBs and MDLs (not the original's MDLs)."""
         if FreeCloneFlags.__class__ is not int or not 0 <= FreeCloneFlags <= 0xFFFFFFFF:
             uint(FreeCloneFlags, "FreeCloneFlags")
-        if lib.ndisemu_free_clone_nbl(self._k, CloneNetBufferList or NULL, FreeCloneFlags,
+        if lib.ndisemu_free_clone_nbl(self._k, opt(CloneNetBufferList), FreeCloneFlags,
                                       _ORIGIN_CLONE):
             raise self._raise("NdisFreeCloneNetBufferList")
 
@@ -112,14 +113,14 @@ class CloneCalls:
             if uint(allocateCloneFlags, "allocateCloneFlags"):
                 raise ValueError("allocateCloneFlags must be 0: no FWPS clone flags are defined")
         if not (netBufferListPoolHandle or netBufferPoolHandle):
-            clone = lib.ndisemu_clone_default_pools(self._k, originalNetBufferList or NULL, 0,
+            clone = lib.ndisemu_clone_default_pools(self._k, opt(originalNetBufferList), 0,
                                                     _ORIGIN_FWPS_CLONE)
             if clone:
                 return STATUS_SUCCESS, clone
             return self._ntstatus("FwpsAllocateCloneNetBufferList0",
                                   lib.ndisemu_last_rc(self._k), NULL)
         out = self._out_nbl
-        rc = lib.ndisemu_clone_nbl(self._k, originalNetBufferList or NULL,
+        rc = lib.ndisemu_clone_nbl(self._k, opt(originalNetBufferList),
                                    netBufferListPoolHandle or self.default_nbl_pool,
                                    netBufferPoolHandle or self.default_nb_pool, 0,
                                    _ORIGIN_FWPS_CLONE, out)
@@ -132,7 +133,7 @@ class CloneCalls:
                                             netBufferPoolHandle: Any) -> tuple[int, Any]:
         """(NTSTATUS, clone) with the used bytes copied into new buffers."""
         out = self._out_nbl
-        rc = lib.ndisemu_deep_clone_nbl(self._k, originalNetBufferList or NULL,
+        rc = lib.ndisemu_deep_clone_nbl(self._k, opt(originalNetBufferList),
                                         netBufferListPoolHandle or self.default_nbl_pool,
                                         netBufferPoolHandle or self.default_nb_pool, out)
         if rc == 0:
@@ -144,7 +145,7 @@ class CloneCalls:
         if freeCloneFlags.__class__ is not int or freeCloneFlags:
             if uint(freeCloneFlags, "freeCloneFlags"):
                 raise ValueError("freeCloneFlags must be 0")
-        if lib.ndisemu_free_clone_nbl(self._k, netBufferList or NULL, 0, _ORIGIN_FWPS_CLONE):
+        if lib.ndisemu_free_clone_nbl(self._k, opt(netBufferList), 0, _ORIGIN_FWPS_CLONE):
             raise self._raise("FwpsFreeCloneNetBufferList0")
 
     def NdisAllocateFragmentNetBufferList(self, OriginalNetBufferList: Any,

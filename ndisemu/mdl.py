@@ -111,32 +111,33 @@ class MdlCalls:
                      Priority: int = _C["NormalPagePriority"]) -> tuple[Any, int]:
         """(VirtualAddress, Length): MmGetSystemAddressForMdlSafe with
         MdlMappingNoExecute, and the byte count."""
+        Mdl = _p(Mdl)
         va = self.MmGetSystemAddressForMdlSafe(Mdl, Priority | _C["MdlMappingNoExecute"])
         return va, Mdl.ByteCount
 
     def NdisQueryMdlOffset(self, Mdl: Any) -> tuple[int, int]:
         """(Offset, Length): ByteOffset and ByteCount."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "NdisQueryMdlOffset")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "NdisQueryMdlOffset")
         return Mdl.ByteOffset, Mdl.ByteCount
 
     def NdisGetNextMdl(self, CurrentMdl: Any) -> Any:
         """The next MDL of the chain (NULL at the end)."""
-        self._probe(CurrentMdl, lib.NDISEMU_KIND_MDL, "NdisGetNextMdl")
+        CurrentMdl = self._probe(CurrentMdl, lib.NDISEMU_KIND_MDL, "NdisGetNextMdl")
         return CurrentMdl.Next
 
     def MmGetMdlByteCount(self, Mdl: Any) -> int:
         """ByteCount, after checking the MDL is live (BugCheck 0x50 otherwise)."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteCount")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteCount")
         return Mdl.ByteCount
 
     def MmGetMdlByteOffset(self, Mdl: Any) -> int:
         """ByteOffset, after checking the MDL is live (BugCheck 0x50 otherwise)."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteOffset")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlByteOffset")
         return Mdl.ByteOffset
 
     def MmGetMdlVirtualAddress(self, Mdl: Any) -> Any:
         """StartVa + ByteOffset."""
-        self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlVirtualAddress")
+        Mdl = self._probe(Mdl, lib.NDISEMU_KIND_MDL, "MmGetMdlVirtualAddress")
         return ffi.cast("void *", ffi.cast("uint8_t *", Mdl.StartVa) + Mdl.ByteOffset)
 
     @staticmethod
@@ -155,10 +156,34 @@ class MdlCalls:
                     lib.ndisemu_initialize_mdl(self._k, _p(MemoryDescriptorList),
                                                pointer_arg(BaseVa, "BaseVa"), Length))
 
-    def _probe(self, ptr: Any, kind: int, call: str) -> None:
-        """A macro's dereference: BugCheck 0x50 unless `ptr` is a live object
-        of `kind` (raw cdata would crash the interpreter instead).  Shared by
-        the MDL macros here and the module-level macros (ndisemu.macros)."""
-        if lib.ndisemu_object_kind(self._k, pointer_arg(ptr, "pointer")) != kind:
+    # -- checked reads ---------------------------------------------------------
+
+    def read(self, address: Any, n: int) -> bytes:
+        """`n` bytes at a raw address (int or pointer cdata), checked: every
+        byte must lie in bytes some live MDL describes (within live data) or
+        in the length a live NdisAllocateMemoryWithTagPriority block was asked
+        for; else BugCheck 0x50 with P1 the first byte that does not.  What a
+        harness uses instead of ``ffi.buffer`` on MappedSystemVa, which reads
+        whatever the arena holds there.  One native call."""
+        uint(n, "n", 64)
+        if isinstance(address, int) and not isinstance(address, bool):
+            address = ffi.cast("uint8_t *", uint(address, "address", 64))
+        else:
+            address = pointer_arg(address, "address")
+        if n > self.arena_size:
+            # no such range lies in the arena: the core only names the first bad byte
+            self._check("read", lib.ndisemu_read(self._k, address, n, ffi.NULL))
+        out = ffi.new("uint8_t[]", n)
+        self._check("read", lib.ndisemu_read(self._k, address, n, out))
+        return ffi.buffer(out, n)[:]
+
+    def _probe(self, ptr: Any, kind: int, call: str) -> Any:
+        """A macro's dereference: the raw pointer once `ptr` (cdata or a view)
+        is checked to be a live object of `kind`; BugCheck 0x50 otherwise
+        (raw cdata would crash the interpreter instead).  Shared by the MDL
+        macros here and the module-level macros (ndisemu.macros)."""
+        ptr = pointer_arg(ptr, "pointer")
+        if lib.ndisemu_object_kind(self._k, ptr) != kind:
             lib.ndisemu_probe(self._k, ptr, 0, kind)
             raise self._raise(call)
+        return ptr

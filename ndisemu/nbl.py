@@ -133,7 +133,8 @@ class NblCalls:
 
     def nbl_bytes(self, nbl: Any) -> list[bytes]:
         """The used data of every NB of `nbl`, in order."""
-        if lib.ndisemu_check_nbl(self._k, _p(nbl)):
+        nbl = _p(nbl)
+        if lib.ndisemu_check_nbl(self._k, nbl):
             raise self._raise("nbl_bytes")
         out = []
         nb = nbl.FirstNetBuffer

@@ -131,7 +131,10 @@ def from_native(call: str, bug) -> BugCheck:
     from ndisemu._native import ffi
     text = ffi.string(rule).decode() if rule != ffi.NULL else "bug check"
     kind = KIND_NAMES.get(int(bug.object_kind), "object")
-    where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
+    if code == PAGE_FAULT_IN_NONPAGED_AREA and not int(bug.object_kind):
+        where = f"address {int(bug.object):#018x}"       # a byte, not an object
+    else:
+        where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
     if code == BUGCODE_NDIS_DRIVER and params[0] == lib.NDISEMU_BUG_BAD_POINTER and params[3]:
         where += f" (found a live {KIND_NAMES.get(params[3], 'object')} there)"
     label = ("BUGCODE_NDIS_DRIVER" if code == BUGCODE_NDIS_DRIVER

@@ -10,6 +10,8 @@ NATIVE := $(wildcard cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
 
 install: $(STAMP)
 
+# Build and test tools; Hypothesis at the pin of the package's `fuzz` extra
+# (the strategies' one dependency; a test keeps the two the same).
 $(VENV)/.tools:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check \

@@ -155,6 +155,11 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         weakref.finalize(self, _unregister, self._base)
         self.default_nbl_pool, self.default_nb_pool = self._default_pools()
 
+    def __repr__(self) -> str:
+        # what a failing Hypothesis example prints for a Kernel argument or fixture
+        return (f"Kernel(arena_size={self.arena_size:#x}, ndis_version={self.ndis_version!r}, "
+                f"seed={self.seed}, verifier={self.verifier})")
+
     # -- plumbing shared by every call ----------------------------------------
 
     def _raise(self, call: str) -> BugCheck:

@@ -20,7 +20,8 @@ DOCS_TEXT = "\n".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
 # Modules whose public functions and classes are part of what users call.
 PUBLIC_MODULES = ["ndisemu.layout", "ndisemu.macros", "ndisemu.constants", "ndisemu.verifier",
                   "ndisemu.kernel", "ndisemu.inspection", "ndisemu.bench", "ndisemu.layoutcheck",
-                  "ndisemu.wincc", "ndisemu.cli", "ndisemu.sanitize"]
+                  "ndisemu.wincc", "ndisemu.cli", "ndisemu.sanitize", "ndisemu.strategies",
+                  "ndisemu.pytest_plugin"]
 
 
 def documented(name: str) -> bool:

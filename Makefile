@@ -69,7 +69,7 @@ fuzz: install
 	$(PY) tests/scripts/fuzz.py
 
 lint: install
-	$(PY) -m ruff check ndisemu tests benchmarks
+	$(PY) -m ruff check ndisemu tests benchmarks examples
 
 # The clone vs deep-clone suite in full: a table on stdout, the JSON and the
 # plot under benchmarks/results/.  matplotlib (the `bench` extra) is

@@ -120,14 +120,20 @@ def leak_report(kernel: Any, test: str = "the test") -> str:
     return "\n".join(lines)
 
 
-@pytest.hookimpl(wrapper=True)
+# An old-style wrapper: new-style ones (wrapper=True) need pluggy 1.2, and a
+# plugin that fails to load would break every pytest run beside ndisemu.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
     """The leak check, run when the test function returns so that a leak is
     the test's own failure rather than an error in fixture teardown."""
-    result = yield                   # a test that raised is not checked
+    outcome = yield
     kernel = pyfuncitem.funcargs.get("ndis_kernel")
-    if kernel is not None:
-        report = leak_report(kernel, pyfuncitem.name)
-        if report:
-            pytest.fail(report, pytrace=False)
-    return result
+    if kernel is None or outcome.excinfo is not None:   # a test that raised is not checked
+        return
+    report = leak_report(kernel, pyfuncitem.name)
+    if report:
+        failure = pytest.fail.Exception(report, pytrace=False)
+        if hasattr(outcome, "force_exception"):          # pluggy >= 1.1
+            outcome.force_exception(failure)
+        else:
+            raise failure

@@ -2,6 +2,11 @@
 
 Wrong types raise TypeError and out-of-range values ValueError, always before
 the native core is called, so a refused argument changes nothing.
+
+Every pointer argument goes through `opt` (directly or through
+`pointer_arg`): it is the one place where a checked view (``k.view(ptr)``)
+becomes the raw pointer it wraps, so every call accepts a view wherever it
+takes a pointer.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from typing import Any
 
 from ndisemu._native import ffi
 from ndisemu.inspection import View
+
+NULL = ffi.NULL
 
 
 def uint(value: Any, name: str, bits: int = 32) -> int:
@@ -29,13 +36,10 @@ def multiple_of(value: Any, name: str, multiple: int, bits: int = 16) -> int:
 
 
 def pointer_arg(value: Any, name: str) -> Any:
-    """A pointer argument: cdata, a checked view (its pointer) or None (NULL)."""
-    if value is None:
-        return ffi.NULL
+    """A pointer argument: cdata, a checked view or None (NULL), as cdata."""
+    value = opt(value)
     if isinstance(value, ffi.CData):
         return value
-    if value.__class__ is View:
-        return value.ptr
     raise TypeError(f"{name} must be a cdata pointer, a view or None, "
                     f"not {type(value).__name__}")
 
@@ -47,11 +51,13 @@ def boolean(value: Any, name: str) -> int:
 
 
 def opt(value: Any) -> Any:
-    """None as NULL and a view as its pointer, for a pointer passed straight
-    to the core (cffi itself raises TypeError for anything that is not a
-    pointer cdata).  The clone calls, which the benchmark times, hand their
-    argument to cffi as it is and call this only when cffi refuses it, so a
-    view costs nothing where none is passed."""
+    """A pointer passed straight to the core: None as NULL, a view as its raw
+    pointer, anything else as it is (cffi itself raises TypeError for what is
+    not a pointer cdata).  The clone calls, which the benchmark times, hand
+    their argument to cffi as it is and call this only when cffi refuses it,
+    so a view costs nothing where none is passed."""
     if value is None:
-        return ffi.NULL
-    return value.ptr if value.__class__ is View else value
+        return NULL
+    if value.__class__ is View:
+        return value.ptr
+    return value

@@ -67,7 +67,8 @@ class CloneCalls:
         return nbl_pool or self.default_nbl_pool, nb_pool or self.default_nb_pool
 
     # The allocate/free pairs below are the benchmark's Python mode: they keep
-    # to one native call plus the argument checks, inline.
+    # to one native call plus the argument checks, inline (opt() is the one
+    # extra Python call: it turns a checked view into its pointer).
 
     def NdisAllocateCloneNetBufferList(self, OriginalNetBufferList: Any,
                                        NetBufferListPoolHandle: Any, NetBufferPoolHandle: Any,

@@ -91,7 +91,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ndisemu._args import boolean, pointer_arg, uint
+from ndisemu._args import boolean, opt, pointer_arg, uint
 from ndisemu._native import ffi, lib
 
 # The OOB info slots each copy carries, by name, as the documentation lists
@@ -142,8 +142,8 @@ class DataSpaceCalls:
             out = ffi.new("MDL **")
             rc = lib.ndisemu_retreat_allocate(self._k, need, out)
             return self._done(call, rc, out[0])
-        mdl = handler(need)
-        if mdl is None or mdl == ffi.NULL:
+        mdl = opt(handler(need))           # a view is as good as its pointer
+        if mdl == ffi.NULL:
             return ffi.NULL
         if not isinstance(mdl, ffi.CData):
             raise TypeError(f"{call}: AllocateMdlHandler must return an MDL * or None, "
@@ -290,8 +290,6 @@ class DataSpaceCalls:
     # -- NdisGetDataBuffer -----------------------------------------------------
 
     def _storage(self, Storage: Any, needed: int) -> Any:
-        if Storage is None:
-            return ffi.NULL
         if isinstance(Storage, ffi.CData):
             if Storage == ffi.NULL:
                 return ffi.NULL
@@ -331,7 +329,7 @@ class DataSpaceCalls:
         if AlignOffset >= AlignMultiple:
             raise ValueError(f"AlignOffset={AlignOffset} must be below AlignMultiple "
                              f"({AlignMultiple})")
-        storage = self._storage(Storage, BytesNeeded)
+        storage = self._storage(opt(Storage), BytesNeeded)
         out = ffi.new("void **")
         rc = lib.ndisemu_get_data_buffer(self._k, NetBuffer, BytesNeeded, storage,
                                          AlignMultiple, AlignOffset, out)

@@ -160,6 +160,11 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
             slots = self._info_slots(names)
             lib.ndisemu_set_info_slots(self._k, which, ffi.new("uint32_t[]", slots), len(slots))
 
+    def __repr__(self) -> str:
+        # what a failing Hypothesis example prints for a Kernel argument or fixture
+        return (f"Kernel(arena_size={self.arena_size:#x}, ndis_version={self.ndis_version!r}, "
+                f"seed={self.seed}, verifier={self.verifier})")
+
     # -- plumbing shared by every call ----------------------------------------
 
     def _raise(self, call: str) -> BugCheck:

@@ -4,14 +4,16 @@ In C these are plain field accesses.  Here each first checks that its
 argument is a live object of the right kind in some Kernel's arena, so a
 wrong pointer raises BugCheck 0x50 instead of crashing the interpreter.
 Values are those of the raw fields, except NET_BUFFER_LIST_STATUS, which is
-shown unsigned like the NDIS_STATUS_* constants.
+shown unsigned like the NDIS_STATUS_* constants.  A checked view is accepted
+wherever a pointer is and read through its raw pointer, so a pointer result
+is raw cdata either way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ndisemu._args import pointer_arg, uint
+from ndisemu._args import opt, pointer_arg, uint
 from ndisemu._native import ffi, lib
 from ndisemu.verifier import BugCheck
 
@@ -19,98 +21,99 @@ NBL = lib.NDISEMU_KIND_NBL
 NB = lib.NDISEMU_KIND_NB
 
 
-def _live(ptr: Any, kind: int, macro: str) -> Any:
-    """The Kernel owning `ptr` once `ptr` is checked to be a live `kind`."""
+def _live(ptr: Any, kind: int, macro: str) -> tuple[Any, Any]:
+    """(the Kernel owning `ptr`, the raw pointer) once `ptr` (cdata or a
+    view) is checked to be a live `kind`."""
     from ndisemu.kernel import kernel_of
-    k = kernel_of(pointer_arg(ptr, "pointer"))
+    ptr = pointer_arg(ptr, "pointer")
+    k = kernel_of(ptr)
     if k is None:
         address = int(ffi.cast("uintptr_t", ptr))
         raise BugCheck(0x50, (address, 0, 0, 0),
                        f"{macro}: dereference of {address:#x}, which is in no Kernel's arena "
                        "[bug check 0x50 PAGE_FAULT_IN_NONPAGED_AREA]")
-    k._probe(ptr, kind, macro)
-    return k
+    return k, k._probe(ptr, kind, macro)
 
 
 def NET_BUFFER_LIST_FIRST_NB(nbl: Any) -> Any:
     """nbl->FirstNetBuffer (NULL when the NBL has no NB)."""
-    _live(nbl, NBL, "NET_BUFFER_LIST_FIRST_NB")
+    _, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_FIRST_NB")
     return nbl.FirstNetBuffer
 
 
 def NET_BUFFER_LIST_NEXT_NBL(nbl: Any) -> Any:
     """nbl->Next, the next NBL of the chain."""
-    _live(nbl, NBL, "NET_BUFFER_LIST_NEXT_NBL")
+    _, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_NEXT_NBL")
     return nbl.Next
 
 
 def NET_BUFFER_NEXT_NB(nb: Any) -> Any:
     """nb->Next, the next NB of the NBL."""
-    _live(nb, NB, "NET_BUFFER_NEXT_NB")
+    _, nb = _live(nb, NB, "NET_BUFFER_NEXT_NB")
     return nb.Next
 
 
 def NET_BUFFER_FIRST_MDL(nb: Any) -> Any:
     """nb->MdlChain, the first MDL of the data space."""
-    _live(nb, NB, "NET_BUFFER_FIRST_MDL")
+    _, nb = _live(nb, NB, "NET_BUFFER_FIRST_MDL")
     return nb.MdlChain
 
 
 def NET_BUFFER_DATA_LENGTH(nb: Any) -> int:
     """nb->DataLength, the bytes of used data (the ULONG member)."""
-    _live(nb, NB, "NET_BUFFER_DATA_LENGTH")
+    _, nb = _live(nb, NB, "NET_BUFFER_DATA_LENGTH")
     return nb.DataLength
 
 
 def NET_BUFFER_DATA_OFFSET(nb: Any) -> int:
     """nb->DataOffset, the unused bytes in front of the data (the backfill)."""
-    _live(nb, NB, "NET_BUFFER_DATA_OFFSET")
+    _, nb = _live(nb, NB, "NET_BUFFER_DATA_OFFSET")
     return nb.DataOffset
 
 
 def NET_BUFFER_CURRENT_MDL(nb: Any) -> Any:
     """nb->CurrentMdl, the MDL holding the first used byte."""
-    _live(nb, NB, "NET_BUFFER_CURRENT_MDL")
+    _, nb = _live(nb, NB, "NET_BUFFER_CURRENT_MDL")
     return nb.CurrentMdl
 
 
 def NET_BUFFER_CURRENT_MDL_OFFSET(nb: Any) -> int:
     """nb->CurrentMdlOffset, the first used byte's offset in CurrentMdl."""
-    _live(nb, NB, "NET_BUFFER_CURRENT_MDL_OFFSET")
+    _, nb = _live(nb, NB, "NET_BUFFER_CURRENT_MDL_OFFSET")
     return nb.CurrentMdlOffset
 
 
 def NET_BUFFER_CHECKSUM_BIAS(nb: Any) -> int:
     """nb->ChecksumBias, bytes TCP/IP skips when it computes a checksum."""
-    _live(nb, NB, "NET_BUFFER_CHECKSUM_BIAS")
+    _, nb = _live(nb, NB, "NET_BUFFER_CHECKSUM_BIAS")
     return nb.ChecksumBias
 
 
 def NET_BUFFER_LIST_INFO(nbl: Any, id: int) -> Any:  # noqa: A002 - the header's name
     """Slot `id` of NetBufferListInfo as `void *`.  An id at or above the
     owning Kernel's MaxNetBufferListInfo is a ValueError."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_INFO")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_INFO")
     return nbl.NetBufferListInfo[k.info_index(id)]
 
 
 def NET_BUFFER_LIST_INFO_SET(nbl: Any, id: int, value: Any) -> None:  # noqa: A002
     """Writes slot `id`: an int (stored as a pointer-sized value) or a
     pointer cdata."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_INFO_SET")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_INFO_SET")
     index = k.info_index(id)
     if isinstance(value, int) and not isinstance(value, bool):
         uint(value, "value", 64)
         value = ffi.cast("void *", value)
-    elif value is None:
-        value = ffi.NULL
-    elif not isinstance(value, ffi.CData):
+    else:
+        value = opt(value)          # None as NULL, a view as its pointer
+    if not isinstance(value, ffi.CData):
         raise TypeError("value must be an int or a pointer cdata")
     nbl.NetBufferListInfo[index] = value
 
 
 def NET_BUFFER_LIST_CONTEXT_DATA_START(nbl: Any) -> Any:
     """(PUCHAR)(Context + 1) + Context->Offset: the first used context byte."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_START")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_START")
     ctx = nbl.Context
     k._probe(ctx, lib.NDISEMU_KIND_CONTEXT, "NET_BUFFER_LIST_CONTEXT_DATA_START")
     return ffi.cast("uint8_t *", ctx) + ffi.sizeof("NET_BUFFER_LIST_CONTEXT") + ctx.Offset
@@ -119,7 +122,7 @@ def NET_BUFFER_LIST_CONTEXT_DATA_START(nbl: Any) -> Any:
 def NET_BUFFER_LIST_CONTEXT_DATA_SIZE(nbl: Any) -> int:
     """Context->Size: the macro returns the block's total size, not the used
     part (a documented contradiction; the macro body is followed)."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
     ctx = nbl.Context
     k._probe(ctx, lib.NDISEMU_KIND_CONTEXT, "NET_BUFFER_LIST_CONTEXT_DATA_SIZE")
     return ctx.Size
@@ -127,61 +130,61 @@ def NET_BUFFER_LIST_CONTEXT_DATA_SIZE(nbl: Any) -> int:
 
 def NET_BUFFER_LIST_STATUS(nbl: Any) -> int:
     """nbl->Status as an unsigned 32-bit value, as NDIS_STATUS_* are shown."""
-    _live(nbl, NBL, "NET_BUFFER_LIST_STATUS")
+    _, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_STATUS")
     return nbl.Status & 0xFFFFFFFF
 
 
 def NET_BUFFER_LIST_FLAGS(nbl: Any) -> int:
     """nbl->Flags, the private flags (NBL_FLAGS_* ranges)."""
-    _live(nbl, NBL, "NET_BUFFER_LIST_FLAGS")
+    _, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_FLAGS")
     return nbl.Flags
 
 
 def NET_BUFFER_LIST_NBL_FLAGS(nbl: Any) -> int:
     """nbl->NblFlags, the public flags (NDIS_NBL_FLAGS_*)."""
-    _live(nbl, NBL, "NET_BUFFER_LIST_NBL_FLAGS")
+    _, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_NBL_FLAGS")
     return nbl.NblFlags
 
 
 def NdisSetNblFlag(nbl: Any, flag: int) -> None:
     """nbl->NblFlags |= flag."""
-    _live(nbl, NBL, "NdisSetNblFlag")
+    _, nbl = _live(nbl, NBL, "NdisSetNblFlag")
     nbl.NblFlags |= uint(flag, "flag")
 
 
 def NdisClearNblFlag(nbl: Any, flag: int) -> None:
     """nbl->NblFlags &= ~flag."""
-    _live(nbl, NBL, "NdisClearNblFlag")
+    _, nbl = _live(nbl, NBL, "NdisClearNblFlag")
     nbl.NblFlags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
 
 def NdisTestNblFlag(nbl: Any, flag: int) -> bool:
     """True if any bit of `flag` is set in NblFlags."""
-    _live(nbl, NBL, "NdisTestNblFlag")
+    _, nbl = _live(nbl, NBL, "NdisTestNblFlag")
     return (nbl.NblFlags & uint(flag, "flag")) != 0
 
 
 def NdisTestNblFlags(nbl: Any, flags: int) -> bool:
     """True if every bit of `flags` is set in NblFlags."""
-    _live(nbl, NBL, "NdisTestNblFlags")
+    _, nbl = _live(nbl, NBL, "NdisTestNblFlags")
     return (nbl.NblFlags & uint(flags, "flags")) == flags
 
 
 def NBL_TEST_FLAG(nbl: Any, flag: int) -> bool:
     """Tests the private-flags field (Flags)."""
-    _live(nbl, NBL, "NBL_TEST_FLAG")
+    _, nbl = _live(nbl, NBL, "NBL_TEST_FLAG")
     return (nbl.Flags & uint(flag, "flag")) != 0
 
 
 def NBL_SET_FLAG(nbl: Any, flag: int) -> None:
     """nbl->Flags |= flag (the private-flags field)."""
-    _live(nbl, NBL, "NBL_SET_FLAG")
+    _, nbl = _live(nbl, NBL, "NBL_SET_FLAG")
     nbl.Flags |= uint(flag, "flag")
 
 
 def NBL_CLEAR_FLAG(nbl: Any, flag: int) -> None:
     """nbl->Flags &= ~flag (the private-flags field)."""
-    _live(nbl, NBL, "NBL_CLEAR_FLAG")
+    _, nbl = _live(nbl, NBL, "NBL_CLEAR_FLAG")
     nbl.Flags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
 
@@ -195,14 +198,14 @@ def _hash_slot(k: Any, name: str) -> int:
     return k.info_index(k.constants[name])
 
 
-def _hash_setter(nbl: Any, macro: str) -> Any:
-    """The Kernel owning `nbl`; the setters exist from NDIS 6.30 on."""
+def _hash_setter(nbl: Any, macro: str) -> tuple[Any, Any]:
+    """(the Kernel owning `nbl`, the raw pointer); the setters exist from NDIS 6.30 on."""
     from ndisemu.layout import VERSIONS
-    k = _live(nbl, NBL, macro)
+    k, nbl = _live(nbl, NBL, macro)
     if k.ndis_version in VERSIONS and VERSIONS.index(k.ndis_version) < VERSIONS.index("6.30"):
         raise ValueError(f"{macro} needs NDIS 6.30 or later (this Kernel is "
                          f"NDIS {k.ndis_version})")
-    return k
+    return k, nbl
 
 
 def _slot_value(nbl: Any, index: int) -> int:
@@ -211,32 +214,32 @@ def _slot_value(nbl: Any, index: int) -> int:
 
 def NET_BUFFER_LIST_GET_HASH_VALUE(nbl: Any) -> int:
     """(ULONG) of info slot NetBufferListHashValue."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_VALUE")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_VALUE")
     return _slot_value(nbl, _hash_slot(k, "NetBufferListHashValue")) & 0xFFFFFFFF
 
 
 def NET_BUFFER_LIST_GET_HASH_TYPE(nbl: Any) -> int:
     """Info slot NetBufferListHashInfo & _HASH_TYPE_MASK."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_TYPE")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_TYPE")
     return _slot_value(nbl, _hash_slot(k, "NetBufferListHashInfo")) & _HASH_TYPE_MASK
 
 
 def NET_BUFFER_LIST_GET_HASH_FUNCTION(nbl: Any) -> int:
     """Info slot NetBufferListHashInfo & _HASH_FUNCTION_MASK."""
-    k = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_FUNCTION")
+    k, nbl = _live(nbl, NBL, "NET_BUFFER_LIST_GET_HASH_FUNCTION")
     return _slot_value(nbl, _hash_slot(k, "NetBufferListHashInfo")) & _HASH_FUNCTION_MASK
 
 
 def NET_BUFFER_LIST_SET_HASH_VALUE(nbl: Any, value: int) -> None:
     """Writes the ULONG hash value into info slot NetBufferListHashValue."""
-    k = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_VALUE")
+    k, nbl = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_VALUE")
     index = _hash_slot(k, "NetBufferListHashValue")
     nbl.NetBufferListInfo[index] = ffi.cast("void *", uint(value, "value"))
 
 
 def NET_BUFFER_LIST_SET_HASH_TYPE(nbl: Any, hash_type: int) -> None:
     """Slot NetBufferListHashInfo = (hash_type & TYPE_MASK) | (slot & FUNCTION_MASK)."""
-    k = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_TYPE")
+    k, nbl = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_TYPE")
     index = _hash_slot(k, "NetBufferListHashInfo")
     kept = _slot_value(nbl, index) & _HASH_FUNCTION_MASK
     value = (uint(hash_type, "hash_type") & _HASH_TYPE_MASK) | kept
@@ -245,7 +248,7 @@ def NET_BUFFER_LIST_SET_HASH_TYPE(nbl: Any, hash_type: int) -> None:
 
 def NET_BUFFER_LIST_SET_HASH_FUNCTION(nbl: Any, function: int) -> None:
     """Slot NetBufferListHashInfo = (function & FUNCTION_MASK) | (slot & TYPE_MASK)."""
-    k = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_FUNCTION")
+    k, nbl = _hash_setter(nbl, "NET_BUFFER_LIST_SET_HASH_FUNCTION")
     index = _hash_slot(k, "NetBufferListHashInfo")
     kept = _slot_value(nbl, index) & _HASH_TYPE_MASK
     value = (uint(function, "function") & _HASH_FUNCTION_MASK) | kept

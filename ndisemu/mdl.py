@@ -111,6 +111,7 @@ class MdlCalls:
                      Priority: int = _C["NormalPagePriority"]) -> tuple[Any, int]:
         """(VirtualAddress, Length): MmGetSystemAddressForMdlSafe with
         MdlMappingNoExecute, and the byte count."""
+        Mdl = _p(Mdl)
         va = self.MmGetSystemAddressForMdlSafe(Mdl, Priority | _C["MdlMappingNoExecute"])
         return va, pointer_arg(Mdl, "Mdl").ByteCount
 
@@ -155,11 +156,32 @@ class MdlCalls:
                     lib.ndisemu_initialize_mdl(self._k, _p(MemoryDescriptorList),
                                                pointer_arg(BaseVa, "BaseVa"), Length))
 
+    # -- checked reads ---------------------------------------------------------
+
+    def read(self, address: Any, n: int) -> bytes:
+        """`n` bytes at a raw address (int or pointer cdata), checked: every
+        byte must lie in bytes some live MDL describes (within live data) or
+        in the length a live NdisAllocateMemoryWithTagPriority block was asked
+        for; else BugCheck 0x50 with P1 the first byte that does not.  What a
+        harness uses instead of ``ffi.buffer`` on MappedSystemVa, which reads
+        whatever the arena holds there.  One native call."""
+        uint(n, "n", 64)
+        if isinstance(address, int) and not isinstance(address, bool):
+            address = ffi.cast("uint8_t *", uint(address, "address", 64))
+        else:
+            address = pointer_arg(address, "address")
+        if n > self.arena_size:
+            # no such range lies in the arena: the core only names the first bad byte
+            self._check("read", lib.ndisemu_read(self._k, address, n, ffi.NULL))
+        out = ffi.new("uint8_t[]", n)
+        self._check("read", lib.ndisemu_read(self._k, address, n, out))
+        return ffi.buffer(out, n)[:]
+
     def _probe(self, ptr: Any, kind: int, call: str) -> Any:
-        """A macro's dereference: BugCheck 0x50 unless `ptr` is a live object
-        of `kind` (raw cdata would crash the interpreter instead); the raw
-        pointer (a view's).  Shared by the MDL macros here and the
-        module-level macros (ndisemu.macros)."""
+        """A macro's dereference: the raw pointer once `ptr` (cdata or a view)
+        is checked to be a live object of `kind`; BugCheck 0x50 otherwise
+        (raw cdata would crash the interpreter instead).  Shared by the MDL
+        macros here and the module-level macros (ndisemu.macros)."""
         ptr = pointer_arg(ptr, "pointer")
         if lib.ndisemu_object_kind(self._k, ptr) != kind:
             lib.ndisemu_probe(self._k, ptr, 0, kind)

@@ -138,18 +138,19 @@ def from_native(call: str, bug, kernel=None) -> BugCheck:
     from ndisemu._native import ffi
     text = ffi.string(rule).decode() if rule != ffi.NULL else "bug check"
     kind = KIND_NAMES.get(int(bug.object_kind), "object")
-    where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
+    if code == PAGE_FAULT_IN_NONPAGED_AREA and not int(bug.object_kind):
+        where = f"address {int(bug.object):#018x}"       # a byte, not an object
+    else:
+        where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
     if code == BUGCODE_NDIS_DRIVER and params[0] == lib.NDISEMU_BUG_BAD_POINTER and params[3]:
         where += f" (found a live {KIND_NAMES.get(params[3], 'object')} there)"
     label = ("BUGCODE_NDIS_DRIVER" if code == BUGCODE_NDIS_DRIVER
              else STOP_CODES.get(code, ("STOP", ""))[0])
     detail = ffi.string(bug.detail).decode(errors="replace")
-    parts = [text]
-    if int(bug.object) or int(bug.object_kind):
-        parts.append(where)
+    said = f"{text}: {where}" if int(bug.object) or int(bug.object_kind) else text
     if detail:
-        parts.append(detail)
-    message = (f"{call}: {': '.join(parts)} "
+        said += f"; {detail}"
+    message = (f"{call}: {said} "
                f"[bug check {code:#x} {label} ({', '.join(f'{p:#x}' for p in params)})]")
     if kernel is not None and kernel.trace:
         from ndisemu.trace import bugcheck_appendix

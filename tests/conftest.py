@@ -6,16 +6,36 @@ from hypothesis import settings
 import ndisemu
 from ndisemu import ffi
 
+# pytester runs the pytest plugin (ndis_kernel) on generated test files.
+pytest_plugins = ["pytester"]
+
 # make test-sanitize runs this suite against a sanitized copy of the package:
 # make sure that is the one imported (a stray path would test the plain build).
 if os.environ.get("NDISEMU_EXPECT_SANITIZED"):
     assert os.environ["NDISEMU_EXPECT_SANITIZED"] in ndisemu.__file__, ndisemu.__file__
 
 # The suite is deterministic by default (same examples every run, as CI
-# needs); NDISEMU_FUZZ=1 explores new examples and more of them.
+# needs).  NDISEMU_FUZZ=1 (make fuzz) draws fresh examples, FUZZ_SCALE times
+# as many: every test states its own budget through examples(), which the
+# profile scales, since a test's own max_examples would override a profile's.
+FUZZ = bool(os.environ.get("NDISEMU_FUZZ"))
+FUZZ_SCALE = int(os.environ.get("NDISEMU_FUZZ_SCALE", "20"))
+
+
+def examples(n: int) -> int:
+    """A test's Hypothesis budget: `n` examples in make test, FUZZ_SCALE * n
+    under make fuzz."""
+    return n * FUZZ_SCALE if FUZZ else n
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fuzz: runs Hypothesis inside the test (make fuzz "
+                                       "selects these and Hypothesis's own tests)")
+
+
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-settings.register_profile("fuzz", max_examples=2000, print_blob=True)
-settings.load_profile("fuzz" if os.environ.get("NDISEMU_FUZZ") else "ci")
+settings.register_profile("fuzz", max_examples=examples(100), deadline=None, print_blob=True)
+settings.load_profile("fuzz" if FUZZ else "ci")
 
 
 @pytest.fixture

@@ -2,12 +2,13 @@
 reassembly; shared data, offsets, counts and every free rule."""
 
 import pytest
-from conftest import expect_bugcheck, live, mdl_list, nb_list
+from conftest import examples, expect_bugcheck, live, mdl_list, nb_list
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ndisemu
 from ndisemu import ffi
+from ndisemu.strategies import nbl_shapes
 
 USE_ORIGINAL = ndisemu.NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS
 
@@ -358,15 +359,11 @@ def test_clone_source_must_be_consistent(k, pool):
 
 # -- property: every derived NBL reads back what the documentation says ----
 
-SHAPES = st.fixed_dictionaries({
-    "payloads": st.lists(st.binary(min_size=0, max_size=90), min_size=1, max_size=4),
-    "mdl_sizes": st.one_of(st.none(), st.lists(st.integers(0, 20), min_size=1, max_size=4)
-                           .filter(lambda s: s[-1] > 0)),
-    "data_offset": st.integers(0, 24),
-})
+SHAPES = nbl_shapes(max_len=90, max_mdls=6, max_data_offset=24)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(SHAPES, st.integers(0, 40), st.integers(1, 40), st.integers(0, 12), st.integers(0, 12))
 def test_derived_nbls_read_back_documented_bytes(shape, start, max_len, delta, backfill):
     k = ndisemu.Kernel(arena_size=4 << 20)

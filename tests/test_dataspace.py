@@ -5,13 +5,14 @@ machine with a bytes oracle."""
 
 import numpy as np
 import pytest
-from conftest import mdl_list
-from hypothesis import settings
+from conftest import examples, mdl_list
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import ndisemu
 from ndisemu import ffi
+from ndisemu.strategies import nbl_shapes
 
 SUCCESS = ndisemu.NDIS_STATUS_SUCCESS
 RESOURCES = ndisemu.NDIS_STATUS_RESOURCES
@@ -59,8 +60,13 @@ class HandlerMdls:
             return None
         va = self.k.NdisAllocateMemoryWithTagPriority(None, size + self.extra, TAG,
                                                       ndisemu.NormalPagePriority)
+        if va == ffi.NULL:                  # low resources: as a driver's handler would
+            return None
         ffi.memmove(va, b"\x5a" * (size + self.extra), size + self.extra)
         mdl = self.k.NdisAllocateMdl(None, va, size + self.extra)
+        if mdl == ffi.NULL:
+            self.k.NdisFreeMemoryWithTagPriority(None, va, TAG)
+            return None
         self.live[addr(mdl)] = va
         return mdl
 
@@ -726,19 +732,21 @@ def test_hash_setters_need_ndis_630():
 
 
 class DataSpaceMachine(RuleBasedStateMachine):
-    """Random retreat/advance/get-data-buffer/copy over random shapes.  The
-    model of each NB: its whole data space (bytes), DataOffset, DataLength
-    and the sizes of the MDLs retreats put at the head."""
+    """Random retreat/advance/get-data-buffer/copy over random shapes, with
+    allocation failures switched on and off between steps.  The model of
+    each NB: its whole data space (bytes), DataOffset, DataLength and the
+    sizes of the MDLs retreats put at the head.  A call that fails for want
+    of memory must return NDIS_STATUS_RESOURCES and change nothing."""
 
-    @initialize(payloads=st.lists(st.binary(max_size=24), min_size=1, max_size=3),
-                sizes=st.lists(st.integers(1, 9), max_size=3),
-                offset=st.integers(0, 12), handlers=st.booleans())
-    def build(self, payloads, sizes, offset, handlers):
+    @initialize(shape=nbl_shapes(max_nbs=3, max_len=24, max_mdls=4, max_data_offset=12),
+                handlers=st.booleans())
+    def build(self, shape, handlers):
+        payloads, offset = [bytes(p) for p in shape["payloads"]], shape["data_offset"]
         self.k = ndisemu.Kernel(arena_size=4 << 20)
         self.pool = self.k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
         self.start = counts(self.k)
-        self.nbl = self.k.build_nbl(self.pool, payloads, mdl_sizes=sizes or None,
-                                    data_offset=offset)
+        self.rate = 0.0
+        self.nbl = self.k.build_nbl(self.pool, **shape)
         self.nbs, nb = [], self.nbl.FirstNetBuffer
         while nb != ffi.NULL:
             self.nbs.append(nb)
@@ -778,12 +786,32 @@ class DataSpaceMachine(RuleBasedStateMachine):
             del m["space"][:size]
             m["off"] -= size
 
+    @rule(rate=st.sampled_from([0.0, 0.2, 0.6, 1.0]), seed=st.integers(0, 2**16))
+    def failures(self, rate, seed):
+        """Low resources from now on (or no longer), like Driver Verifier's."""
+        self.rate = rate
+        self.k.inject_failures(rate, seed)
+
+    def retreated(self, status, before, retreating):
+        """Checks a retreat's status: RESOURCES (only with failures on, only
+        when an NB needed a new MDL) changes nothing; SUCCESS moves the
+        model of every NB in `retreating` ({index: (delta, backfill)})."""
+        needs = any(d > self.model[i]["off"] for i, (d, _) in retreating.items())
+        if status == RESOURCES:
+            assert needs and self.rate > 0, "RESOURCES without a failed allocation"
+            assert counts(self.k) == before
+            event("retreat refused: NDIS_STATUS_RESOURCES")
+            return
+        assert status == SUCCESS, hex(status)
+        for i, (delta, backfill) in retreating.items():
+            self.model_retreat(i, delta, backfill)
+
     @rule(data=st.data(), delta=st.integers(0, 30), backfill=st.integers(0, 8))
     def retreat(self, data, delta, backfill):
         i = data.draw(st.integers(0, len(self.nbs) - 1))
-        assert self.k.NdisRetreatNetBufferDataStart(self.nbs[i], delta, backfill,
-                                                    self.alloc) == SUCCESS
-        self.model_retreat(i, delta, backfill)
+        before = counts(self.k)
+        status = self.k.NdisRetreatNetBufferDataStart(self.nbs[i], delta, backfill, self.alloc)
+        self.retreated(status, before, {i: (delta, backfill)})
 
     @rule(data=st.data(), free=st.booleans())
     def advance(self, data, free):
@@ -794,10 +822,10 @@ class DataSpaceMachine(RuleBasedStateMachine):
 
     @rule(delta=st.integers(0, 20), backfill=st.integers(0, 8))
     def retreat_nbl(self, delta, backfill):
-        assert self.k.NdisRetreatNetBufferListDataStart(self.nbl, delta, backfill, self.alloc,
-                                                        self.free) == SUCCESS
-        for i in range(len(self.nbs)):
-            self.model_retreat(i, delta, backfill)
+        before = counts(self.k)
+        status = self.k.NdisRetreatNetBufferListDataStart(self.nbl, delta, backfill, self.alloc,
+                                                          self.free)
+        self.retreated(status, before, {i: (delta, backfill) for i in range(len(self.nbs))})
 
     @rule(delta=st.integers(0, 20), backfill=st.integers(0, 8))
     def retreat_nbl_failing(self, delta, backfill):
@@ -808,7 +836,7 @@ class DataSpaceMachine(RuleBasedStateMachine):
             self.k.inject_failures(1.0)
             status = self.k.NdisRetreatNetBufferListDataStart(self.nbl, delta, backfill, None,
                                                               None)
-            self.k.inject_failures(0.0)
+            self.k.inject_failures(self.rate)
         else:
             failing = HandlerMdls(self.k, fail_on=1 + sum(
                 delta > m["off"] for m in self.model) // 2)
@@ -869,6 +897,9 @@ class DataSpaceMachine(RuleBasedStateMachine):
         dst_off = data.draw(st.integers(0, room + 1))
         status, n = self.k.NdisCopyFromNetBufferToNetBuffer(self.nbs[j], dst_off, count,
                                                             self.nbs[i], src_off)
+        if status == RESOURCES:          # the staging buffer of an overlapping copy
+            assert self.rate > 0 and n == 0
+            return
         chunk = self.used(i)[src_off:src_off + count]
         chunk = chunk[:max(room - dst_off, 0)]
         assert (status, n) == (SUCCESS, len(chunk))
@@ -888,6 +919,7 @@ class DataSpaceMachine(RuleBasedStateMachine):
 
     def teardown(self):
         if hasattr(self, "nbl"):
+            self.k.inject_failures(0.0)
             # Advance every NB back over what retreats added, freeing it all.
             for i, nb in enumerate(self.nbs):
                 m = self.model[i]
@@ -905,6 +937,6 @@ class DataSpaceMachine(RuleBasedStateMachine):
             self.k.NdisFreeNetBufferListPool(self.pool)
 
 
-DataSpaceMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25,
-                                              deadline=None)
+DataSpaceMachine.TestCase.settings = settings(max_examples=examples(60),
+                                              stateful_step_count=25, deadline=None)
 test_data_space_machine = DataSpaceMachine.TestCase

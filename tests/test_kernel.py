@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import live
-from hypothesis import HealthCheck, given, settings
+from conftest import examples, live
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import ndisemu
@@ -87,7 +87,8 @@ def test_failed_calls_leave_nothing(k, pool, nb_pool):
     k.NdisFreeMemoryWithTagPriority(None, va, 1)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.9))
 def test_build_nbl_under_random_failures_never_leaks(seed, rate):
     k = ndisemu.Kernel(arena_size=1 << 20)
@@ -104,12 +105,17 @@ def test_build_nbl_under_random_failures_never_leaks(seed, rate):
 
 
 # A random lifecycle: allocate and free NBLs, NBs, MDLs, memory and contexts
-# in any order; at the end everything is freed and the counts are zero.
-OPS = st.lists(st.tuples(st.sampled_from(["nbl", "nb", "mdl", "mem", "ctx", "built", "free"]),
+# in any order, with allocation failures switched on and off ("fail": a rate
+# of n/1000) as Driver Verifier's low-resources simulation would; a failed
+# allocation returns NULL or NDIS_STATUS_RESOURCES and leaves nothing behind.
+# At the end everything is freed and the counts are zero.
+OPS = st.lists(st.tuples(st.sampled_from(["nbl", "nb", "mdl", "mem", "ctx", "built", "free",
+                                          "fail"]),
                          st.integers(0, 1000)), max_size=40)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(OPS, st.booleans())
 def test_random_lifecycles_leave_stats_at_zero(ops, verify):
     k = ndisemu.Kernel(arena_size=1 << 20)
@@ -118,30 +124,46 @@ def test_random_lifecycles_leave_stats_at_zero(ops, verify):
                                                   "ContextSize": 16, **flags})
     nb_pool = k.NdisAllocateNetBufferPool(None, {"DataSize": 100, **flags})
     live_objects = []          # (kind, object, extra)
+
+    def keep(kind, obj, extra=None):
+        if obj == ffi.NULL:          # an injected failure: nothing allocated (`before`
+            assert live(k) == before  # is the loop's count from before this op)
+            event("an injected failure refused an allocation")
+        else:
+            live_objects.append((kind, obj, extra))
+
     for op, n in ops:
+        before = live(k)
         if op == "nbl":
-            nbl = k.NdisAllocateNetBufferList(pool, 16 * (n % 3), 16 * (n % 2))
-            live_objects.append(("nbl", nbl, []))
+            keep("nbl", k.NdisAllocateNetBufferList(pool, 16 * (n % 3), 16 * (n % 2)), [])
         elif op == "nb":
-            live_objects.append(("nb", k.NdisAllocateNetBufferMdlAndData(nb_pool), None))
+            keep("nb", k.NdisAllocateNetBufferMdlAndData(nb_pool))
         elif op == "mem":
-            live_objects.append(("mem", k.NdisAllocateMemoryWithTagPriority(None, n, 3, 16),
-                                 None))
+            keep("mem", k.NdisAllocateMemoryWithTagPriority(None, n, 3, 16))
         elif op == "mdl":
             va = k.NdisAllocateMemoryWithTagPriority(None, n + 1, 4, 16)
-            live_objects.append(("mdl", k.NdisAllocateMdl(None, va, n + 1), va))
+            mdl = k.NdisAllocateMdl(None, va, n + 1) if va != ffi.NULL else ffi.NULL
+            if mdl == ffi.NULL and va != ffi.NULL:
+                k.NdisFreeMemoryWithTagPriority(None, va, 4)
+            keep("mdl", mdl, va)
         elif op == "built":
-            live_objects.append(("built", k.build_nbl(pool, [bytes(n % 50)] * (1 + n % 3),
-                                                      mdl_sizes=[1 + n % 7]), None))
+            keep("built", k.build_nbl(pool, [bytes(n % 50)] * (1 + n % 3),
+                                      mdl_sizes=[1 + n % 7]))
         elif op == "ctx":
             nbls = [o for o in live_objects if o[0] == "nbl"]
             if nbls:
                 kind, nbl, sizes = nbls[n % len(nbls)]
                 size = 8 * (1 + n % 4)
-                assert k.NdisAllocateNetBufferListContext(nbl, size, 8 * (n % 3), 5) == 0
-                sizes.append(size)
+                status = k.NdisAllocateNetBufferListContext(nbl, size, 8 * (n % 3), 5)
+                if status == 0:
+                    sizes.append(size)
+                else:
+                    assert status == ndisemu.NDIS_STATUS_RESOURCES and live(k) == before
         elif op == "free" and live_objects:
             _free(k, live_objects.pop(n % len(live_objects)))
+        elif op == "fail":
+            k.inject_failures(n / 1000, n)
+    k.inject_failures(0.0)
     while live_objects:
         _free(k, live_objects.pop())
     k.NdisFreeNetBufferListPool(pool)

@@ -441,5 +441,14 @@ uint64_t ndisemu_trace_events(ndisemu_kernel *k, const void *object,
  * or `nbl` is not a live NBL. */
 void ndisemu_trace_handover(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const void *from,
                             const void *to, const char *call);
+/* -- the fuzzing front end (fuzz.c) ------------------------------------- */
+/* k.read: copies `length` bytes at `address` into `out` (NULL: only checks)
+ * when every one lies in bytes a live MDL describes, within live data, or in
+ * the requested length of a live memory block; else BugCheck 0x50 naming the
+ * first byte that does not (P1), nothing copied. */
+int ndisemu_read(ndisemu_kernel *k, const void *address, uint64_t length, uint8_t *out);
+/* Sets the injected-failure rate without touching the generator's state and
+ * returns the old rate: strategies build their inputs with failures paused. */
+double ndisemu_pause_failures(ndisemu_kernel *k, double rate);
 
 #endif

@@ -103,10 +103,23 @@ class Chaos:
 
 
     def read_first_mdl(self, nbl):
-        """Walks the checked views: None where a pointer is NULL."""
+        """Walks the checked views (None where a pointer is NULL), reads the
+        MDL's bytes, then reads them again with k.read, and from its
+        MappedSystemVa one byte more.  Draws nothing from the seed's generator, so every seed makes
+        the same calls as before k.read was added."""
         nb = self.k.view(nbl).FirstNetBuffer
         mdl = nb.MdlChain if nb is not None else None
-        return mdl.bytes() if mdl is not None else None
+        if mdl is None:
+            return None
+        described = mdl.bytes()
+        # the range View.bytes read is described by this live MDL: k.read agrees
+        va = ffi.cast("uint8_t *", mdl.StartVa) + mdl.ByteOffset
+        assert self.k.read(va, mdl.ByteCount) == described
+        try:
+            self.k.read(mdl.MappedSystemVa, mdl.ByteCount + 1)
+        except ndisemu.BugCheck:
+            pass
+        return described
 
 
     def operations(self, nbl, nb):

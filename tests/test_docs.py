@@ -21,7 +21,8 @@ DOCS_TEXT = "\n".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
 PUBLIC_MODULES = ["ndisemu.layout", "ndisemu.macros", "ndisemu.constants", "ndisemu.verifier",
                   "ndisemu.kernel", "ndisemu.inspection", "ndisemu.ndiskd", "ndisemu.dt",
                   "ndisemu.trace", "ndisemu.bench", "ndisemu.layoutcheck", "ndisemu.wincc",
-                  "ndisemu.cli", "ndisemu.sanitize", "ndisemu.driver"]
+                  "ndisemu.cli", "ndisemu.sanitize", "ndisemu.driver",
+                  "ndisemu.binding"]
 
 
 def documented(name: str) -> bool:

@@ -2,6 +2,8 @@
 its filters and a miniport as NDIS passes them, and every ownership rule of
 the send and receive paths is a bug check naming the layer and the NBL."""
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,6 +24,7 @@ import ndisemu
 from ndisemu import ffi
 
 RESOURCES = ndisemu.NDIS_RECEIVE_FLAGS_RESOURCES
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def chain(head):
@@ -797,3 +800,16 @@ LoopbackMachine.TestCase.settings = settings(max_examples=60, stateful_step_coun
                                              deadline=None)
 TestLoopbackMachine = LoopbackMachine.TestCase
 
+
+# -- the README's worked example ---------------------------------------------------------
+
+def test_readme_binding_example_runs_and_shows_the_bug_check():
+    text = README.read_text()
+    section = text[text.index("## Who owns an NBL"):]
+    section = section[:section.index("\n## ", 10)]
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shown = re.search(r"```text\n(.*?)```", section, re.S).group(1)
+    scope: dict = {}
+    exec(compile(python, str(README), "exec"), scope)  # noqa: S102 - our own README
+    assert str(scope["bug"]).splitlines()[0] == " ".join(shown.split())
+    assert scope["bug"].parameters[0] == 0x85

@@ -78,7 +78,17 @@ _FLAGS = {SEND: ("SendFlags", "NDIS_SEND_FLAGS_"),
           INDICATE: ("ReceiveFlags", "NDIS_RECEIVE_FLAGS_"),
           RETURN: ("ReturnFlags", "NDIS_RETURN_FLAGS_")}
 _PATH = {SEND: "send", COMPLETE: "send", INDICATE: "receive", RETURN: "receive"}
+_VERB = {SEND: "sent", COMPLETE: "completed", INDICATE: "indicated", RETURN: "returned"}
 RESOURCES = _C["NDIS_RECEIVE_FLAGS_RESOURCES"]
+
+# What a receive flag promises about every NBL of the indication: the info
+# slot (and the struct and bit-field of it) that must be the same on all.
+# SINGLE_QUEUE promises the same of receive queues, which are not modelled.
+_SAME_ON_ALL = {
+    "NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE": ("NetBufferListFrameType", None),
+    "NDIS_RECEIVE_FLAGS_SINGLE_VLAN": ("Ieee8021QNetBufferListInfo",
+                                       ("NDIS_NET_BUFFER_LIST_8021Q_INFO", "TagHeader.VlanId")),
+}
 
 # How many ended trips the binding remembers, to word "completed twice".
 _FINISHED_KEPT = 4096
@@ -429,10 +439,29 @@ class Binding:
             raise self._bug(call, lib.NDISEMU_BUG_BAD_PARAMETER, head, count, len(nbls),
                             "NumberOfNetBufferLists is not the number of NBLs in the chain",
                             f"{layer.name} said {count}, the chain holds {len(nbls)}")
+        if op == INDICATE:
+            self._check_same_on_all(call, layer, nbls, flags)
         if op in (SEND, INDICATE):
             self._hand_out(call, layer, op, nbls, port, flags)
         else:
             self._hand_back(call, layer, op, nbls, flags)
+
+    def _check_same_on_all(self, call: str, layer: _Layer, nbls: list[Any],
+                           flags: int) -> None:
+        """NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE and _SINGLE_VLAN say every NBL
+        of the indication has the same EtherType or VLAN: 0x7C/0x8F if not."""
+        k = self.kernel
+        for flag, (slot, field) in _SAME_ON_ALL.items():
+            if not flags & k.constants[flag]:
+                continue
+            values = [_info_field(k, nbl, slot, field) for nbl in nbls]
+            for nbl, value in zip(nbls, values, strict=True):
+                if value != values[0]:
+                    what = field[1].rsplit(".", 1)[-1] if field else slot
+                    raise self._bug(call, lib.NDISEMU_BUG_BAD_PARAMETER, nbl, value, values[0],
+                                    f"ReceiveFlags has {flag} but the NBLs differ",
+                                    f"{layer.name} indicated {what} {values[0]:#x} and "
+                                    f"{value:#x}")
 
     def _chain(self, call: str, head: Any) -> list[Any]:
         """The NBLs on Next from `head`, each checked whole (NBs, MDLs)."""
@@ -469,7 +498,7 @@ class Binding:
         k = self.kernel
         path = _PATH[op]
         resources = bool(op == INDICATE and flags & RESOURCES)
-        trips = [self._check_out(call, layer, nbl, path, resources) for nbl in nbls]
+        trips = [self._check_out(call, layer, nbl, op, resources) for nbl in nbls]
         self._check_shared_nbs(call, layer, nbls)
         target = self._next_layer(layer, op)
         for nbl, known in zip(nbls, trips, strict=True):
@@ -492,7 +521,7 @@ class Binding:
         if resources:
             self._resources_back(call, layer, target, nbls)
 
-    def _check_out(self, call: str, layer: _Layer, nbl: Any, path: str,
+    def _check_out(self, call: str, layer: _Layer, nbl: Any, op: str,
                    resources: bool) -> _Trip | None:
         """The rules for handing `nbl` on: its trip (None for a new one)."""
         trip = self._trips.get(_key(nbl))
@@ -505,7 +534,7 @@ class Binding:
                                 f"{self._layer_text(source)}")
             self._check_nbs(call, layer, nbl, None)
             return None
-        self._check_owner(call, layer, nbl, trip, path)
+        self._check_owner(call, layer, nbl, trip, op)
         if source != trip.home.key:
             raise self._bug(call, lib.NDISEMU_BUG_SOURCE_HANDLE, nbl, source, trip.home.key,
                             "SourceHandle changed by a layer that did not originate the NBL",
@@ -518,13 +547,14 @@ class Binding:
         self._check_nbs(call, layer, nbl, trip)
         return trip
 
-    def _check_owner(self, call: str, layer: _Layer, nbl: Any, trip: _Trip, path: str) -> None:
+    def _check_owner(self, call: str, layer: _Layer, nbl: Any, trip: _Trip, op: str) -> None:
+        """`layer` must own `nbl`, and `op` must be one of its path's."""
         if trip.owner is not layer:
             raise self._bug(call, lib.NDISEMU_BUG_NBL_NOT_OWNED, nbl, trip.owner.key, layer.key,
-                            "NBL handed on by a layer that does not own it",
+                            f"NBL {_VERB[op]} by a layer that does not own it",
                             f"{layer.name} called; {trip.owner.name} owns it (its home is "
                             f"{trip.home.name})")
-        if trip.path != path:
+        if trip.path != _PATH[op]:
             what = ("NBL on the send path indicated or returned" if trip.path == "send" else
                     "NBL on the receive path sent or completed")
             raise self._bug(call, lib.NDISEMU_BUG_NBL_NOT_OWNED, nbl, trip.owner.key, layer.key,
@@ -613,7 +643,7 @@ class Binding:
                 detail = (f"{layer.name} called; "
                           f"{ended or 'it was not sent or indicated through this binding'}")
             raise self._bug(call, lib.NDISEMU_BUG_NBL_NOT_OWNED, nbl, 0, layer.key, rule, detail)
-        self._check_owner(call, layer, nbl, trip, _PATH[op])
+        self._check_owner(call, layer, nbl, trip, op)
         if trip.hops[-1].resources:
             raise self._bug(call, lib.NDISEMU_BUG_NBL_NOT_OWNED, nbl, layer.key, layer.key,
                             "NBL indicated with NDIS_RECEIVE_FLAGS_RESOURCES returned",
@@ -743,6 +773,15 @@ def _check_handler_names(name: str, obj: Any, kind: str) -> None:
         if "NetBufferList" in attr:
             raise ValueError(f"{name}: {attr} is not an NDIS handler name (a {kind} has "
                              f"{', '.join(sorted(HANDLERS[kind].values()))})")
+
+
+def _info_field(k: Any, nbl: Any, slot: str, field: tuple[str, str] | None) -> int:
+    """An info slot's value, or one bit-field (struct, field) of what it holds."""
+    value = _key(nbl.NetBufferListInfo[k.info_index(k.constants[slot])])
+    if field is None:
+        return value
+    bits = layout.profile("x64", k.ndis_version)["structs"][field[0]]["fields"][field[1]]
+    return value >> bits["bit_offset"] & ((1 << bits["bit_size"]) - 1)
 
 
 def _set_status(k: Any, nbls: list[Any], status: int) -> None:

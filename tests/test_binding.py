@@ -285,6 +285,17 @@ def test_handles_are_distinct_deterministic_and_not_arena_memory(k):
     assert k.pending() == {}
 
 
+def test_single_vlan_and_ether_type_hold_when_true(s):
+    s.bind()
+    nbls = s.nbls(s.M, 2)
+    for nbl, tag in zip(nbls, (0x2A0, 0x2A5), strict=True):     # priorities differ
+        ndisemu.NET_BUFFER_LIST_INFO_SET(nbl, ndisemu.Ieee8021QNetBufferListInfo, tag)
+    flags = ndisemu.NDIS_RECEIVE_FLAGS_SINGLE_VLAN | ndisemu.NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE
+    s.k.NdisMIndicateReceiveNetBufferLists(s.M.handle, nbls[0], 0, 2, flags | RESOURCES)
+    assert s.P.received[0][3] == flags | RESOURCES
+    s.b.unbind()
+
+
 def test_dispatch_level_hints_at_dispatch_level(s):
     s.bind(defer=False)
     s.k.irql = ndisemu.DISPATCH_LEVEL
@@ -314,6 +325,11 @@ def retag(f, nbl):
 def filter_completes_what_the_miniport_owns(s):
     nbl = s.send()[0]
     s.k.NdisFSendNetBufferListsComplete(s.F[0].handle, nbl, 0)
+
+
+def protocol_sends_again_before_completion(s):
+    nbl = s.send()[0]
+    s.k.NdisSendNetBufferLists(s.P.handle, nbl, 0, 0)
 
 
 def miniport_completes_twice(s):
@@ -486,6 +502,25 @@ def resources_chain_not_put_back(s):
     s.indicate(2, RESOURCES)
 
 
+def null_chain(s):
+    s.k.NdisMSendNetBufferListsComplete(s.M.handle, None, 0)
+
+
+def vlans_differ_under_single_vlan(s):
+    nbls = s.nbls(s.M, 2)
+    for nbl, tag in zip(nbls, (0x2A0, 0x2B3), strict=True):     # VlanId 0x2a, 0x2b
+        ndisemu.NET_BUFFER_LIST_INFO_SET(nbl, ndisemu.Ieee8021QNetBufferListInfo, tag)
+    s.k.NdisMIndicateReceiveNetBufferLists(s.M.handle, nbls[0], 0, 2,
+                                           ndisemu.NDIS_RECEIVE_FLAGS_SINGLE_VLAN)
+
+
+def ether_types_differ_under_single_ether_type(s):
+    nbls = s.nbls(s.M, 2)
+    ndisemu.NET_BUFFER_LIST_INFO_SET(nbls[1], ndisemu.NetBufferListFrameType, 0xDD86)
+    s.k.NdisMIndicateReceiveNetBufferLists(s.M.handle, nbls[0], 0, 2,
+                                           ndisemu.NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE)
+
+
 def chain_loops(s):
     nbls = s.nbls(s.P, 2)
     nbls[1].Next = nbls[0]
@@ -513,7 +548,9 @@ RULES = [
     (send_and_complete, {"send": retag}, 0x7C, 0x94,
      ["NdisFSendNetBufferLists", "did not originate", "filter0 passed it on"]),
     (filter_completes_what_the_miniport_owns, {}, 0x7C, 0x92,
-     ["does not own it", "filter0 called", "miniport owns it"]),
+     ["NBL completed by a layer that does not own it", "filter0 called", "miniport owns it"]),
+    (protocol_sends_again_before_completion, {}, 0x7C, 0x92,
+     ["NBL sent by a layer that does not own it", "protocol called; miniport owns it"]),
     (miniport_completes_twice, {}, 0x7C, 0x92, ["NBL completed twice", "completed to protocol"]),
     (miniport_completes_what_it_never_got, {}, 0x7C, 0x92, ["not in flight", "not sent"]),
     (filter_passes_up_its_own_completion, {}, 0x7C, 0x92,
@@ -556,7 +593,12 @@ RULES = [
     (wrong_count, {}, 0x7C, 0x8F, ["NumberOfNetBufferLists", "said 3", "holds 2"]),
     (resources_chain_not_put_back, {}, 0x7C, 0x93,
      ["chain not put back", "protocol left Next 0x0"]),
+    (vlans_differ_under_single_vlan, {}, 0x7C, 0x8F,
+     ["NDIS_RECEIVE_FLAGS_SINGLE_VLAN but the NBLs differ", "VlanId 0x2a and 0x2b"]),
+    (ether_types_differ_under_single_ether_type, {}, 0x7C, 0x8F,
+     ["SINGLE_ETHER_TYPE", "NetBufferListFrameType 0x0 and 0xdd86"]),
     (chain_loops, {}, 0x7C, 0x8F, ["loops back"]),
+    (null_chain, {}, 0x7C, 0x81, ["NdisMSendNetBufferListsComplete", "NULL pointer"]),
     (above_dispatch_level, {}, 0xC4, 0x91001, ["NdisSendNetBufferLists", "maximum IRQL"]),
     (freed_nbl_sent, {}, 0x7C, 0x83, ["NdisSendNetBufferLists", "freed"]),
 ]
@@ -572,7 +614,7 @@ def _rule_id(row):
 def test_each_rule_is_a_bug_check(s, scenario, hooks, code, subcode, words):
     s.bind(**hooks)
     err = expect_bugcheck(lambda: scenario(s), subcode, *words, code=code)
-    if code == 0x7C and subcode not in (0x27, 0x95):       # P2 is the NBL, named as such
+    if code == 0x7C and subcode not in (0x27, 0x95, 0x81):  # P2 is the NBL, named as such
         assert f"NET_BUFFER_LIST at {err.parameters[1]:#018x}" in str(err)
     # A bug check stops the machine: put back only what the frees need.
     s.k.irql = 0

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 
 # Public name -> the module that defines it.
 _HOMES = {
+    "Binding": "ndisemu.binding",
     "BugCheck": "ndisemu.verifier",
     "DISPATCH_LEVEL": "ndisemu.kernel",
     "PASSIVE_LEVEL": "ndisemu.kernel",
     "Kernel": "ndisemu.kernel",
+    "LoopbackMiniport": "ndisemu.binding",
     "View": "ndisemu.inspection",
     "ffi": "ndisemu._native",
     "lib": "ndisemu._native",

@@ -1,7 +1,7 @@
 """The emulated machine: its arena (nonpaged pool), IRQL, verifier and pools.
 
 `Kernel` gathers the NDIS calls from one module per concept (pool, mdl,
-netbuffer, nbl, clone, dataspace, inspection); this module owns the arena and
+netbuffer, nbl, clone, dataspace, inspection, binding); this module owns the arena and
 the plumbing every call shares: raising the core's bug checks, out-parameter
 buffers, argument range checks and the registry that maps a raw pointer back
 to the Kernel whose arena holds it.
@@ -19,6 +19,7 @@ import numpy as np
 from ndisemu import constants, layout
 from ndisemu._args import pointer_arg, uint
 from ndisemu._native import ffi, lib
+from ndisemu.binding import BindingCalls
 from ndisemu.clone import CloneCalls
 from ndisemu.dataspace import RECEIVE_INFO, SEND_INFO, DataSpaceCalls
 from ndisemu.inspection import InspectionCalls
@@ -107,7 +108,7 @@ def _unregister(base: int) -> None:
 
 
 class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpaceCalls,
-             InspectionCalls):
+             InspectionCalls, BindingCalls):
     """One emulated machine.
 
     ``Kernel(arena_size=64 << 20, ndis_version="6.87", seed=0, verifier=True)``

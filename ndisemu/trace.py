@@ -72,6 +72,12 @@ def _kind_at(k: Any, display: int) -> str:
     return KIND_NAMES.get(kind, "object")
 
 
+def _handle(k: Any, value: int) -> str:
+    """A layer's handle with the layer's name when a binding of `k` gave it."""
+    name = k.__dict__.get("_layer_names", {}).get(value)
+    return f"{name} {address(value)}" if name else address(value)
+
+
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
@@ -115,7 +121,7 @@ def describe(k: Any, event: int, args: tuple[int, int, int]) -> str:
         verb = "referenced" if _signed(a0) > 0 else "dereferenced"
         return f"{verb}: {_plural(_signed(a1), 'reference')} left"
     if event == lib.NDISEMU_TRACE_HANDED_OVER:
-        return f"handed over from {address(a0)} to {address(a1)}"
+        return f"handed over from {_handle(k, a0)} to {_handle(k, a1)}"
     if event == lib.NDISEMU_TRACE_MDL_LENGTH:
         return f"ByteCount {a0:#x} -> {a1:#x}"
     return f"event {event} ({a0:#x}, {a1:#x}, {a2:#x})"

@@ -46,7 +46,8 @@ SUBCODES: dict[int, tuple[str, str]] = {
     0x21: ("NDIS_BUGCHECK_INVALID_OBJECT_HEADER",
            "Microsoft: malformed NDIS_OBJECT_HEADER in pool parameters (P3 found, P4 expected)"),
     0x27: ("NDIS_BUGCHECK_LEAKED_NBL",
-           "Microsoft: pool freed with objects still allocated from it (P2 = 1)"),
+           "Microsoft: pool freed with objects still allocated from it, or an NBL not back "
+           "at its home layer at unbind() (P2 = 1)"),
     lib.NDISEMU_BUG_BAD_POINTER: ("NDISEMU_BAD_POINTER",
                                   "pointer is NULL, outside the arena or not a live object "
                                   "of the expected kind (P3 expected kind, P4 found kind)"),
@@ -57,7 +58,8 @@ SUBCODES: dict[int, tuple[str, str]] = {
                                  "object freed with a call other than its allocator's "
                                  "counterpart"),
     lib.NDISEMU_BUG_CHILDREN_OUTSTANDING: ("NDISEMU_CHILDREN_OUTSTANDING",
-                                           "NBL freed while its ChildRefCount is not 0 (P3)"),
+                                           "NBL freed, completed or returned while its "
+                                           "ChildRefCount is not 0 (P3)"),
     lib.NDISEMU_BUG_CONTEXT_ORDER: ("NDISEMU_CONTEXT_ORDER",
                                     "NBL context freed out of LIFO order, or not freed "
                                     "before the NBL"),
@@ -90,6 +92,25 @@ SUBCODES: dict[int, tuple[str, str]] = {
     lib.NDISEMU_BUG_COUNTER_LIMIT: ("NDISEMU_COUNTER_LIMIT",
                                     "a signed counter a driver can write (ChildRefCount, a "
                                     "reference count) is at LONG_MAX and would overflow"),
+    lib.NDISEMU_BUG_NBL_NOT_OWNED: ("NDISEMU_NBL_NOT_OWNED",
+                                    "NBL handed on, completed or returned by a layer that does "
+                                    "not own it, twice, or the wrong way (a send returned, a "
+                                    "receive indicated with RESOURCES returned), or freed while "
+                                    "another layer owned it (P3 the owner's handle, P4 the "
+                                    "caller's)"),
+    lib.NDISEMU_BUG_NBL_CHANGED: ("NDISEMU_NBL_CHANGED",
+                                  "NBL, NB, MDL or info changed while another layer owned it, or "
+                                  "an NB's Next changed or NB moved to another NBL by a layer "
+                                  "other than its home (P3 the object changed, P4 the handle of "
+                                  "the layer that changed it)"),
+    lib.NDISEMU_BUG_SOURCE_HANDLE: ("NDISEMU_SOURCE_HANDLE",
+                                    "NBL sent or indicated with a SourceHandle other than the "
+                                    "sender's handle (its home's when passed on) (P3 found, P4 "
+                                    "expected)"),
+    lib.NDISEMU_BUG_BAD_HANDLE: ("NDISEMU_BAD_HANDLE",
+                                 "NDIS handle that is not a live handle of a layer that may make "
+                                 "the call (unbound, unknown, or another kind of layer's) (P2 "
+                                 "the handle)"),
 }
 
 # Parameter 1 of 0xC4 for a call made above its maximum IRQL (ndisemu's own).
@@ -132,30 +153,50 @@ def from_native(call: str, bug, kernel=None) -> BugCheck:
     """Builds the exception from the core's record of a refused call.  With
     the `kernel` given and its trace on, the message ends with the last
     events of the objects the bug check names (ndisemu.trace)."""
-    code = int(bug.code)
-    params = tuple(int(bug.parameters[i]) for i in range(4))
-    rule = bug.rule
     from ndisemu._native import ffi
-    text = ffi.string(rule).decode() if rule != ffi.NULL else "bug check"
-    kind = KIND_NAMES.get(int(bug.object_kind), "object")
-    if code == PAGE_FAULT_IN_NONPAGED_AREA and not int(bug.object_kind):
-        where = f"address {int(bug.object):#018x}"       # a byte, not an object
+    params = tuple(int(bug.parameters[i]) for i in range(4))
+    rule = ffi.string(bug.rule).decode() if bug.rule != ffi.NULL else "bug check"
+    return bugcheck(call, int(bug.code), params, rule, kind=int(bug.object_kind),
+                    obj=int(bug.object), detail=ffi.string(bug.detail).decode(errors="replace"),
+                    kernel=kernel)
+
+
+def bugcheck(call: str, code: int, parameters: tuple[int, int, int, int], rule: str, *,
+             kind: int = 0, obj: int = 0, detail: str = "", kernel=None) -> BugCheck:
+    """A bug check raised by Python code (the emulated binding), worded as
+    the core's are: `call`, the `rule` broken, the object (`kind`, a
+    KIND_NAMES key, at display address `obj`), `detail`, then the stop code
+    and `parameters`; with the `kernel`'s trace on, the last events of the
+    objects it names."""
+    params = tuple(int(p) for p in parameters)
+    if code == PAGE_FAULT_IN_NONPAGED_AREA and not kind:
+        where = f"address {obj:#018x}"       # a byte, not an object
     else:
-        where = f"{kind} at {int(bug.object):#018x}" if int(bug.object) else kind
+        where = f"{KIND_NAMES.get(kind, 'object')} at {obj:#018x}" if obj else \
+            KIND_NAMES.get(kind, "object")
     if code == BUGCODE_NDIS_DRIVER and params[0] == lib.NDISEMU_BUG_BAD_POINTER and params[3]:
         where += f" (found a live {KIND_NAMES.get(params[3], 'object')} there)"
     label = ("BUGCODE_NDIS_DRIVER" if code == BUGCODE_NDIS_DRIVER
              else STOP_CODES.get(code, ("STOP", ""))[0])
-    detail = ffi.string(bug.detail).decode(errors="replace")
-    said = f"{text}: {where}" if int(bug.object) or int(bug.object_kind) else text
+    said = f"{rule}: {where}" if obj or kind else rule
     if detail:
         said += f"; {detail}"
     message = (f"{call}: {said} "
                f"[bug check {code:#x} {label} ({', '.join(f'{p:#x}' for p in params)})]")
     if kernel is not None and kernel.trace:
         from ndisemu.trace import bugcheck_appendix
-        message += bugcheck_appendix(kernel, bug)
+        message += bugcheck_appendix(kernel, _Named(obj, params))
     return BugCheck(code, params, message)
+
+
+class _Named:
+    """What trace.bugcheck_appendix reads of a bug: its object and parameters."""
+
+    __slots__ = ("object", "parameters")
+
+    def __init__(self, obj: int, parameters: tuple[int, ...]):
+        self.object = obj
+        self.parameters = parameters
 
 
 def subcode_table() -> str:

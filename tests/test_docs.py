@@ -22,7 +22,7 @@ PUBLIC_MODULES = ["ndisemu.layout", "ndisemu.macros", "ndisemu.constants", "ndis
                   "ndisemu.kernel", "ndisemu.inspection", "ndisemu.ndiskd", "ndisemu.dt",
                   "ndisemu.trace", "ndisemu.bench", "ndisemu.layoutcheck", "ndisemu.wincc",
                   "ndisemu.cli", "ndisemu.sanitize", "ndisemu.driver", "ndisemu.strategies",
-                  "ndisemu.pytest_plugin"]
+                  "ndisemu.pytest_plugin", "ndisemu.binding"]
 
 
 def documented(name: str) -> bool:

@@ -145,6 +145,12 @@ BOUNDED_READS = {
     ("ndiskd.py", 'out += hexdump(ffi.buffer(ffi.cast("uint8_t *", ptr), int(rec.size))[:], '
                   '"        ")'):
         "k.show of a memory block or data buffer: a live block's own requested length",
+    ("binding.py", "self.nbl = _cut(ffi.buffer(nbl, _NBL_SIZE)[:], _nbl_ranges(k.ndis_version))"):
+        "binding snapshot: an NBL ndisemu_check_nbl passed (object, NBs and MDLs)",
+    ("binding.py", "nbs.append((_key(nb), _cut(ffi.buffer(nb, _NB_SIZE)[:], _NB_RANGES)))"):
+        "binding snapshot: an NB of that checked NBL",
+    ("binding.py", "mdls.append((_key(mdl), _cut(ffi.buffer(mdl, _MDL_SIZE)[:], _MDL_RANGES),"):
+        "binding snapshot: an MDL of that checked NBL's NBs",
 }
 
 

@@ -69,6 +69,74 @@ def copy_info(name):
     return row
 
 
+class Keeper:
+    """A protocol or filter that keeps whatever reaches it (its handlers
+    named by `handlers`), so the row can hand it back itself."""
+
+    def __init__(self, *handlers):
+        for name in handlers:
+            setattr(self, name, lambda *args: None)
+
+
+def bound(k, e, sender, receiver=None):
+    """A protocol, one filter and a deferring loopback miniport; e.nbl's
+    SourceHandle set to `sender`'s handle (a layer name)."""
+    layers = SimpleNamespace(
+        protocol=Keeper(*(["ProtocolReceiveNetBufferLists"] if receiver == "protocol" else [])),
+        filter=Keeper(*({"send": ["FilterSendNetBufferLists"],
+                         "receive": ["FilterReceiveNetBufferLists"]}.get(receiver, []))),
+        miniport=ndisemu.LoopbackMiniport(defer=True))
+    k.bind(protocol=layers.protocol, filters=[layers.filter], miniport=layers.miniport)
+    e.nbl.SourceHandle = getattr(layers, sender).handle
+    return layers
+
+
+def owners(k):
+    """k.pending() as comparable rows."""
+    return sorted((name, [k.display(n) for n in nbls]) for name, nbls in k.pending().items())
+
+
+def binding_row(call):
+    """Each of the eight calls, with the NBL passed through `w`."""
+    def row(k, e, w):
+        if call == "NdisSendNetBufferLists":
+            b = bound(k, e, "protocol")
+            k.NdisSendNetBufferLists(b.protocol.handle, w(e.nbl), 0, 0)
+        elif call == "NdisFSendNetBufferLists":
+            b = bound(k, e, "filter")
+            k.NdisFSendNetBufferLists(b.filter.handle, w(e.nbl), 0, 0)
+        elif call == "NdisMSendNetBufferListsComplete":
+            b = bound(k, e, "protocol")
+            k.NdisSendNetBufferLists(b.protocol.handle, e.nbl, 0, 0)
+            k.NdisMSendNetBufferListsComplete(b.miniport.handle, w(e.nbl), 0)
+        elif call == "NdisFSendNetBufferListsComplete":
+            b = bound(k, e, "protocol", "send")
+            k.NdisSendNetBufferLists(b.protocol.handle, e.nbl, 0, 0)
+            k.NdisFSendNetBufferListsComplete(b.filter.handle, w(e.nbl), 0)
+        elif call == "NdisMIndicateReceiveNetBufferLists":
+            b = bound(k, e, "miniport", "protocol")
+            k.NdisMIndicateReceiveNetBufferLists(b.miniport.handle, w(e.nbl), 0, 1, 0)
+        elif call == "NdisFIndicateReceiveNetBufferLists":
+            b = bound(k, e, "filter", "protocol")
+            k.NdisFIndicateReceiveNetBufferLists(b.filter.handle, w(e.nbl), 0, 1, 0)
+        elif call == "NdisReturnNetBufferLists":
+            b = bound(k, e, "miniport", "protocol")
+            k.NdisMIndicateReceiveNetBufferLists(b.miniport.handle, e.nbl, 0, 1, 0)
+            k.NdisReturnNetBufferLists(b.protocol.handle, w(e.nbl), 0)
+        else:
+            b = bound(k, e, "miniport", "receive")
+            k.NdisMIndicateReceiveNetBufferLists(b.miniport.handle, e.nbl, 0, 1, 0)
+            k.NdisFReturnNetBufferLists(b.filter.handle, w(e.nbl), 0)
+        return owners(k), [k.display(n) for n in b.miniport.returned]
+    return row
+
+
+BINDING_CALLS = ["NdisSendNetBufferLists", "NdisFSendNetBufferLists",
+                 "NdisMSendNetBufferListsComplete", "NdisFSendNetBufferListsComplete",
+                 "NdisMIndicateReceiveNetBufferLists", "NdisFIndicateReceiveNetBufferLists",
+                 "NdisReturnNetBufferLists", "NdisFReturnNetBufferLists"]
+
+
 # method -> row(k, world, wrap): the call with every NBL, NB, MDL or context
 # pointer passed through wrap (identity, or k.view).
 ROWS = {
@@ -167,6 +235,7 @@ ROWS = {
     "trace_log": lambda k, e, w: (setattr(k, "trace", True),
                                   k.NdisAdvanceNetBufferListDataStart(e.nbl, 1, False, None),
                                   k.trace_log(w(e.nbl))),
+    **{call: binding_row(call) for call in BINDING_CALLS},
 }
 
 # Methods whose pointer parameters can never be views: views are of NBLs, NBs,
@@ -179,6 +248,7 @@ NO_VIEWABLE_POINTER = {
     "inject_failures", "live_objects", "scan_quarantine", "stats",
     "ptr",      # takes a display address and a type name
     "load",     # takes a built Driver
+    "bind", "pending",      # take layer objects, nothing
 }
 
 # Macro -> (world attribute of its first argument, further arguments).

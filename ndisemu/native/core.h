@@ -71,6 +71,12 @@
 #define NDISEMU_BUG_BAD_PARAMETER 0x8F
 #define NDISEMU_BUG_STILL_DESCRIBED 0x90
 #define NDISEMU_BUG_COUNTER_LIMIT 0x91
+/* The emulated binding's ownership rules (ndisemu/binding.py raises these;
+ * the core keeps the numbers so that the table stays one table). */
+#define NDISEMU_BUG_NBL_NOT_OWNED 0x92
+#define NDISEMU_BUG_NBL_CHANGED 0x93
+#define NDISEMU_BUG_SOURCE_HANDLE 0x94
+#define NDISEMU_BUG_BAD_HANDLE 0x95
 /* Bug check 0xC4 parameter 1 for a call above its maximum IRQL (ndisemu's). */
 #define NDISEMU_VERIFIER_IRQL 0x00091001
 #define NDISEMU_PAGE_FAULT 0x50

@@ -117,9 +117,11 @@ class LoadedDriver:
         from ndisemu._native import lib as core
         module = driver.module()
         module.lib._ndisemu_bind(core.ndisemu_driver_api())
-        if driver.sanitize and not core.ndisemu_enable_asan(kernel._k):
-            raise RuntimeError("the AddressSanitizer runtime is not in this process: run "
-                               "under `ndisemu sanitized -- CMD ...`")
+        if driver.sanitize:
+            if not core.ndisemu_enable_asan(kernel._k):
+                raise RuntimeError("the AddressSanitizer runtime is not in this process: run "
+                                   "under `ndisemu sanitized -- CMD ...`")
+            kernel.__dict__["_sanitized"] = True   # ndisemu.strategies notes its inputs
         self._kernel = kernel
         self._driver = driver
         self._lib = module.lib

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 # Every report ends the process with a failure; reports go to stderr with a
@@ -79,10 +81,31 @@ def environment(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run(command: list[str]) -> int:
-    """Runs `command` with the sanitizer runtime loaded; its exit status."""
+    """Runs `command` with the sanitizer runtime loaded; its exit status.
+
+    Reports are written to files in a private folder and printed to this
+    process's stderr when `command` ends, because a test runner that
+    captures file descriptor 2 (pytest does by default) would otherwise
+    lose them when the sanitizer ends the process.  A `log_path` of your
+    own in ASAN_OPTIONS or UBSAN_OPTIONS wins over this one."""
     if not command:
         raise ValueError("no command to run")
-    try:
-        return subprocess.run(command, env=environment(), check=False).returncode
-    except FileNotFoundError:
-        raise ValueError(f"no such command: {command[0]}") from None
+    with tempfile.TemporaryDirectory(prefix="ndisemu-sanitized-") as reports:
+        env = environment()
+        for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            tool = name.split("_")[0].lower()
+            env[name] = f"log_path={reports}/{tool}:{env[name]}"
+        env["NDISEMU_SANITIZER_NOTES"] = f"{reports}/ndisemu"   # what the core adds (asan.c)
+        try:
+            status = subprocess.run(command, env=env, check=False).returncode
+        except FileNotFoundError:
+            raise ValueError(f"no such command: {command[0]}") from None
+        # asan.PID and ubsan.PID from the runtime, ndisemu.PID from the core
+        # (what the report's address is in the emulated arena): in that order.
+        for report in sorted(Path(reports).iterdir()):
+            tool, _, pid = report.name.partition(".")
+            title = "what ndisemu adds" if tool == "ndisemu" else f"{tool.upper()} report"
+            sys.stderr.write(f"ndisemu sanitized: {title} of process {pid}:\n"
+                             f"{report.read_text(errors='replace')}")
+        sys.stderr.flush()
+    return status

@@ -195,6 +195,7 @@ class _Owned:
 
     def __init__(self, kernel: Any, what: str, frees: list[Callable[[], None]]):
         self.kernel, self.what, self.frees = kernel, what, frees
+        self.recipe = ""
         _pending(kernel).append(self)
 
     def __call__(self) -> None:
@@ -202,6 +203,7 @@ class _Owned:
         if self not in owned:
             return
         owned.remove(self)
+        _sanitizer_note(self.kernel)
         try:
             with failures_paused(self.kernel):
                 for free in self.frees:
@@ -239,10 +241,28 @@ def release_all(kernel: Any) -> list[str]:
     return errors
 
 
-def _own(kernel: Any, what: str, frees: list[Callable[[], None]]) -> None:
+def _own(kernel: Any, what: str, frees: list[Callable[[], None]]) -> _Owned:
     owned = _Owned(kernel, what, frees)
     with contextlib.suppress(InvalidArgument):   # drawn outside a test: release_all frees
         cleanup(owned)
+    return owned
+
+
+def _sanitizer_note(kernel: Any) -> None:
+    """With a sanitized driver loaded (ndisemu.driver), an AddressSanitizer
+    report ends the process before Hypothesis can print the failing
+    example: the core keeps the recipes of what is live instead, for the
+    report to end with."""
+    if kernel.__dict__.get("_sanitized"):
+        text = "\n".join(o.recipe for o in _pending(kernel) if o.recipe)
+        lib.ndisemu_set_sanitizer_note(kernel._k, text.encode() if text else ffi.NULL)
+
+
+def _recipe(kernel: Any, owned: _Owned, text: str) -> None:
+    """`text` noted for Hypothesis's report and for a sanitizer's."""
+    note(text)
+    owned.recipe = text
+    _sanitizer_note(kernel)
 
 
 def _build(kernel: Any, pool: Any, shape: dict[str, Any]) -> Any:
@@ -264,8 +284,8 @@ def nbls(kernel: Any, pool: Any = None, **limits: Any) -> st.SearchStrategy[Any]
     def build(shape: dict[str, Any]) -> Any:
         nbl = _build(kernel, pool, shape)
         what = f"the NBL at {kernel.display(nbl):#x}"
-        _own(kernel, what, [lambda: kernel.free_built(nbl)])
-        note(f"nbls: {what} = k.build_nbl(pool, **{shape!r})")
+        owned = _own(kernel, what, [lambda: kernel.free_built(nbl)])
+        _recipe(kernel, owned, f"nbls: {what} = k.build_nbl(pool, **{shape!r})")
         return nbl
 
     return shapes.map(build)
@@ -434,7 +454,8 @@ def _derived(draw: Any, kernel: Any, kinds: Sequence[str], limits: dict[str, Any
 
     orig = _build(kernel, None, shape)
     frees: list[Callable[[], None]] = [lambda: kernel.free_built(orig)]
-    _own(kernel, f"the NBL at {kernel.display(orig):#x} and what was derived from it", frees)
+    owned = _own(kernel, f"the NBL at {kernel.display(orig):#x} and what was derived from it",
+                 frees)
     with failures_paused(kernel):
         nbl, free, expected, call = derive(kernel, orig, payloads, params)
         if nbl == ffi.NULL:
@@ -445,7 +466,7 @@ def _derived(draw: Any, kernel: Any, kinds: Sequence[str], limits: dict[str, Any
             for nb in _nbs(nbl):                 # the header room, as a driver fills it
                 _write(kernel, nb, _header(params["delta"]))
     recipe = f"nbl = k.build_nbl(k.default_nbl_pool, **{shape!r})" + (f"; {call}" if call else "")
-    note(f"derived_nbls: {recipe}")
+    _recipe(kernel, owned, f"derived_nbls: {recipe}")
     return DerivedNbl(nbl, expected, kind, recipe)
 
 

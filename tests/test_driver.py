@@ -281,8 +281,13 @@ VOID write_freed(void)
 
 
 @pytest.mark.skipif(bool(NO_ASAN), reason=f"no sanitizer runtime: {NO_ASAN}")
-@pytest.mark.parametrize("case,line", [("read_past", 12), ("write_freed", 19)])
-def test_sanitized_build_reports_the_drivers_line(tmp_path, case, line):
+@pytest.mark.parametrize("case,line,where", [
+    ("read_past", 12, "the first byte past the end of the 3-byte data buffer at 0xffffe"),
+    ("write_freed", 19, "byte 3 of the freed memory block at 0xffffe"),
+])
+def test_sanitized_build_reports_the_drivers_line(tmp_path, case, line, where):
+    """ASan names the driver's line; ndisemu adds what the address is in the
+    arena and the last NDIS call."""
     source = tmp_path / "overrun.c"
     source.write_text(OVERRUN_C)
     script = tmp_path / "run.py"
@@ -294,6 +299,9 @@ def test_sanitized_build_reports_the_drivers_line(tmp_path, case, line):
     assert out.returncode != 0
     assert "ERROR: AddressSanitizer" in out.stderr
     assert f"overrun.c:{line}" in out.stderr, out.stderr[-3000:]
+    assert "ndisemu: the address is 0xffffe" in out.stderr
+    assert where in out.stderr, out.stderr[-3000:]
+    assert "ndisemu: the last NDIS call on that machine: " in out.stderr
 
 
 @pytest.mark.skipif(bool(NO_ASAN), reason=f"no sanitizer runtime: {NO_ASAN}")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ndisemu.strategies import derived_nbls
 
 from ndisemu import driver
+from ndisemu.strategies import derived_nbls
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,18 +51,22 @@ def build(source: str, cdef: str) -> driver.Driver:
                         extra_compile_args=["-Wall", "-Werror"], sanitize=SANITIZE)
 
 
-def oracle_parse(frame: bytes) -> tuple | None:
+FIELDS = ("EtherType", "IpVersion", "Protocol", "TotalLength", "Source", "Destination")
+NDIS_STATUS_INVALID_LENGTH = 0xC0010014
+
+
+def oracle_parse(frame: bytes) -> dict | None:
     """What parse_frame must find in `frame` (None: too short)."""
     if len(frame) < 14:
         return None
     ethertype = struct.unpack_from(">H", frame, 12)[0]
     if ethertype != 0x0800:
-        return (ethertype, 0, 0, 0, 0, 0)
+        return dict(zip(FIELDS, (ethertype, 0, 0, 0, 0, 0), strict=True))
     if len(frame) < 34:
         return None
     ip = frame[14:34]
-    return (ethertype, ip[0] >> 4, ip[9], struct.unpack_from(">H", ip, 2)[0],
-            *struct.unpack_from(">II", ip, 12))
+    return dict(zip(FIELDS, (ethertype, ip[0] >> 4, ip[9], struct.unpack_from(">H", ip, 2)[0],
+                             *struct.unpack_from(">II", ip, 12)), strict=True))
 
 
 def oracle_checksum(data: bytes) -> int:
@@ -93,11 +97,11 @@ def test_parser_reads_the_headers_the_bytes_hold(ndis_kernel, data):
         status = d.parse_frame(nb, frame) & 0xFFFFFFFF
         expected = oracle_parse(expected_bytes)
         if expected is None:
-            assert status == 0xC0010014              # NDIS_STATUS_INVALID_LENGTH
+            assert f"{status:#x}" == f"{NDIS_STATUS_INVALID_LENGTH:#x}", \
+                f"a {len(expected_bytes)}-byte frame is too short for the headers"
         else:
-            assert status == 0
-            assert (frame.EtherType, frame.IpVersion, frame.Protocol, frame.TotalLength,
-                    frame.Source, frame.Destination) == expected
+            assert f"{status:#x}" == "0x0"
+            assert {name: getattr(frame, name) for name in FIELDS} == expected
         assert ndis_kernel.nb_bytes(nb) == expected_bytes     # the NB is given back as it was
         nb = nb.Next
 
@@ -109,5 +113,6 @@ def test_checksum_matches_the_bytes(ndis_kernel, data):
     nbl, payloads = data.draw(derived_nbls(ndis_kernel))
     nb = nbl.FirstNetBuffer
     for payload in payloads:
-        assert d.checksum_nb(nb) == oracle_checksum(payload)
+        got = d.checksum_nb(nb)
+        assert f"{got:#06x}" == f"{oracle_checksum(payload):#06x}"
         nb = nb.Next

@@ -133,6 +133,7 @@ void ndisemu_kernel_destroy(ndisemu_kernel *k)
     if (!k)
         return;
     ndisemu_trace_release(k);
+    ndisemu_asan_forget(k);
     for (i = 1; k->recs && i < k->nrecs; i++) {
         ndisemu_rec *r = ndisemu_rec_at(k, i);
         if (r->kind == NDISEMU_KIND_NBL)
@@ -729,6 +730,7 @@ int ndisemu_enable_asan(ndisemu_kernel *k)
     if (!shadow_poison_fn || !shadow_unpoison_fn)
         return 0;
     k->asan = 1;
+    ndisemu_asan_watch(k);
     /* Everything poisoned, then the usable bytes of every live block back. */
     POISON(k, k->base, k->size);
     for (offset = NDISEMU_ALIGN; offset < k->top;) {
@@ -742,7 +744,7 @@ int ndisemu_enable_asan(ndisemu_kernel *k)
 
 /* ---- finding what holds an address -------------------------------------- */
 
-ndisemu_rec *ndisemu_block_containing(ndisemu_kernel *k, const void *p)
+ndisemu_rec *ndisemu_block_at(ndisemu_kernel *k, const void *p)
 {
     uintptr_t a = (uintptr_t)p, b = (uintptr_t)k->base;
     uint64_t offset, c;
@@ -761,16 +763,22 @@ ndisemu_rec *ndisemu_block_containing(ndisemu_kernel *k, const void *p)
     r = ndisemu_rec_at(k, k->chunk_first[c]);
     for (;;) {
         uint64_t next;
-        if (offset < r->offset + r->span) {
-            if (r->state != NDISEMU_STATE_LIVE || offset < r->offset + NDISEMU_HEADER)
-                return NULL;
+        if (offset < r->offset + r->span)
             return r;
-        }
         next = r->offset + r->span;
         if (next >= k->top)
             return NULL;
         r = ndisemu_rec_at(k, k->map[next >> NDISEMU_GRANULE_SHIFT]);
     }
+}
+
+ndisemu_rec *ndisemu_block_containing(ndisemu_kernel *k, const void *p)
+{
+    ndisemu_rec *r = ndisemu_block_at(k, p);
+    if (!r || r->state != NDISEMU_STATE_LIVE ||
+        (const uint8_t *)p < (const uint8_t *)ndisemu_rec_payload(k, r))
+        return NULL;                   /* free, or its pool header */
+    return r;
 }
 
 /* [p, p + length) lies within the `size` bytes at `payload`. */

@@ -185,6 +185,9 @@ void ndisemu_set_info_slots(ndisemu_kernel *k, int which, const uint32_t *slots,
  * and the arena not yet carved; from then on allocations and frees keep it
  * so.  0 if the ASan runtime is not in the process. */
 int ndisemu_enable_asan(ndisemu_kernel *k);
+/* The text an ASan report from driver code on k ends with (the inputs the
+ * test drew), NULL for none.  Copied; NDISEMU_BUGCHECK if out of memory. */
+int ndisemu_set_sanitizer_note(ndisemu_kernel *k, const char *text);
 
 /* -- verifier (verifier.c) ----------------------------------------------- */
 int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb);

@@ -163,6 +163,7 @@ struct ndisemu_kernel {
     uint32_t info_slots[2][32];      /* NdisCopySend/ReceiveNetBufferListInfo slots */
     uint32_t info_count[2];
     int asan;                        /* the arena is poisoned for sanitized drivers */
+    char *asan_note;                 /* what an ASan report adds (asan.c), or NULL */
     int trace_on;                    /* record events (trace.c): checked inline */
     struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };
@@ -274,6 +275,13 @@ int ndisemu_scan_pool_quarantine(ndisemu_kernel *k, ndisemu_pool *pool);
 void ndisemu_release_lookaside(ndisemu_kernel *k, ndisemu_pool *pool);
 /* The record of the live block (not inner object) whose payload holds p. */
 ndisemu_rec *ndisemu_block_containing(ndisemu_kernel *k, const void *p);
+/* The block whose span holds p, live or free, header included; NULL
+ * outside the carved arena. */
+ndisemu_rec *ndisemu_block_at(ndisemu_kernel *k, const void *p);
+/* -- ASan reports (asan.c) ------------------------------------------------ */
+/* Describes k's arena in ASan reports from now on; forget at destroy. */
+void ndisemu_asan_watch(ndisemu_kernel *k);
+void ndisemu_asan_forget(ndisemu_kernel *k);
 /* The live data buffer (a block, or an inner data object) holding
  * [p, p + length), or NULL.  Packet bytes may live only in data. */
 ndisemu_rec *ndisemu_data_containing(ndisemu_kernel *k, const void *p, uint64_t length);

@@ -92,9 +92,15 @@ def run(command: list[str]) -> int:
         raise ValueError("no command to run")
     with tempfile.TemporaryDirectory(prefix="ndisemu-sanitized-") as reports:
         env = environment()
+        # Run inside another `ndisemu sanitized`, this one's folder replaces
+        # the outer one's, so that each prints the reports of its own command.
+        outer = env.get("NDISEMU_SANITIZER_NOTES")
+        outer_path = f"log_path={Path(outer).parent}/" if outer else None
         for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
             tool = name.split("_")[0].lower()
-            env[name] = f"log_path={reports}/{tool}:{env[name]}"
+            kept = [option for option in env[name].split(":")
+                    if not (outer_path and option.startswith(outer_path))]
+            env[name] = ":".join([f"log_path={reports}/{tool}", *kept])
         env["NDISEMU_SANITIZER_NOTES"] = f"{reports}/ndisemu"   # what the core adds (asan.c)
         try:
             status = subprocess.run(command, env=env, check=False).returncode

@@ -39,6 +39,7 @@ def run(example, *args, bug="", sanitized=False, command=None):
     env = dict(os.environ, NDISEMU_CACHE=str(example / "cache"), BUG=bug,
                SANITIZE="1" if sanitized else "0")
     env.pop("EXAMPLES", None)
+    env.pop("PYTHONSAFEPATH", None)      # replay.py imports its neighbour, as a user's would
     command = command or [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                           "--hypothesis-seed=0", *args, "test_c_driver.py"]
     if sanitized:

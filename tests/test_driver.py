@@ -327,3 +327,18 @@ def test_calls_from_c_are_traced_like_calls_from_python(k, pool, misuse):
     assert "NdisFreeCloneNetBufferList: freed" in message, message
     assert "NdisAllocateCloneNetBufferList" in k.show(nbl, log=True)
     k.free_built(nbl)
+
+
+@pytest.mark.skipif(bool(NO_ASAN), reason=f"no sanitizer runtime: {NO_ASAN}")
+def test_nested_sanitized_runs_each_collect_their_own_reports():
+    """`ndisemu sanitized` inside another (make test-sanitize running a test
+    that runs one): the inner command's reports go to the inner folder, the
+    one the inner run prints."""
+    show = ("import os; print(os.environ['ASAN_OPTIONS']); "
+            "print(os.environ['NDISEMU_SANITIZER_NOTES'])")
+    inner = [sys.executable, "-m", "ndisemu", "sanitized", "--", sys.executable, "-c", show]
+    out = subprocess.run([sys.executable, "-m", "ndisemu", "sanitized", "--", *inner],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    options, notes = out.splitlines()
+    paths = [o for o in options.split(":") if o.startswith("log_path=")]
+    assert paths == [f"log_path={Path(notes).parent}/asan"]

@@ -500,7 +500,9 @@ FORCEINLINE PVOID NdisGetDataBuffer(NET_BUFFER *NetBuffer, ULONG BytesNeeded, PV
 {
     NDISEMU_DATA_RESULT r = ndisemu_get_data_buffer(NetBuffer, BytesNeeded, Storage,
                                                     AlignMultiple, AlignOffset);
-    if (r.CopyFrom)
+    /* Storage is tested too: inlined with a literal NULL Storage, as
+     * drivers call it, gcc -O1 -Wall would see memcpy(NULL, ...). */
+    if (r.CopyFrom && Storage)
         memcpy(Storage, r.CopyFrom, BytesNeeded);
     return r.Data;
 }

@@ -13,7 +13,6 @@ from conftest import live
 
 import ndisemu
 from ndisemu import constants, driver, layout, sanitize
-from ndisemu._native import ffi
 
 DRIVERS = Path(__file__).resolve().parent / "drivers"
 STRICT = ["-Wall", "-Wextra", "-Werror"]
@@ -389,14 +388,14 @@ def test_patterns_classify_frames_by_destination(k, pool, patterns, destination,
 
 
 def _chain(nbls):
-    for first, second in zip(nbls, nbls[1:]):
+    for first, second in zip(nbls, nbls[1:], strict=False):
         first.Next = second
     return nbls[0]
 
 
-def _unchain_and_free(k, nbls):
+def _unchain_and_free(k, nbls, null):
     for nbl in nbls:
-        nbl.Next = ffi.NULL
+        nbl.Next = null
         k.free_built(nbl)
 
 
@@ -414,7 +413,7 @@ def test_patterns_count_copy_and_queue_a_chain_of_nbls(k, pool, patterns, receiv
     assert live(k) == before and k.irql == 0
     assert [k.nbl_bytes(n) for n in nbls] == [[b"first", b"second!"], [bytes(range(60))],
                                               [b"x"]]
-    _unchain_and_free(k, nbls)
+    _unchain_and_free(k, nbls, d.ffi.NULL)
 
 
 def test_patterns_peek_through_advance_and_retreat(k, pool, patterns):
@@ -444,16 +443,16 @@ def test_patterns_parse_ipv4_udp_and_put_the_data_start_back(k, pool, patterns, 
     d = k.load(patterns)
     packets = [_ipv4_udp(1234, 53), _ipv4_udp(1, 2, protocol=6), b"\x45short"]
     nbl = k.build_nbl(pool, packets, mdl_sizes=mdl_sizes, data_offset=14)
-    nbs = list(_nbs_of(nbl))
+    nbs = list(_nbs_of(nbl, d.ffi.NULL))
     assert [d.parse_udp(nb) for nb in nbs] == [(1234 << 16) | 53, 0, 0]
     assert [nb.DataOffset for nb in nbs] == [14, 14, 14]
     assert k.nbl_bytes(nbl) == packets
     k.free_built(nbl)
 
 
-def _nbs_of(nbl):
+def _nbs_of(nbl, null):
     nb = nbl.FirstNetBuffer
-    while nb != ffi.NULL:
+    while nb != null:
         yield nb
         nb = nb.Next
 
@@ -466,7 +465,7 @@ def test_patterns_rewrite_a_port_through_a_clone_sharing_the_mdls(k, pool, patte
     assert d.rewrite_udp_port(nbl, 8080) == 0
     assert live(k) == before and nbl.ChildRefCount == 0
     rewritten = k.nbl_bytes(nbl)
-    for old, new in zip(datagrams, rewritten):
+    for old, new in zip(datagrams, rewritten, strict=True):
         assert new[:2] == old[:2] and new[2:4] == (8080).to_bytes(2, "big")
         assert new[6:8] == b"\0\0" and new[8:] == old[8:]
     k.free_built(nbl)
@@ -491,7 +490,7 @@ def test_patterns_nbl_over_pool_memory_freed_mdl_by_mdl(k, pool, patterns):
     d = k.load(patterns)
     before = live(k)
     nbl = d.wrap_buffer(pool, 33, 0xAB)
-    assert nbl != ffi.NULL and k.nbl_bytes(nbl) == [b"\xab" * 33]
+    assert nbl != d.ffi.NULL and k.nbl_bytes(nbl) == [b"\xab" * 33]
     assert live(k) != before
     d.free_wrapped(nbl)
     assert live(k) == before

@@ -57,9 +57,11 @@ INCLUDE = Path(__file__).resolve().parent / "include"
 # Flags every driver source is compiled with: position-independent, the
 # MSVC extensions driver code relies on (tagged anonymous structs), pool
 # tags written as multi-character constants ('tseT', as MSVC reads them),
-# and nothing exported (two driver modules never see each other's symbols).
+# MSVC's own pragmas (#pragma warning, alloc_text, prefast) ignored without
+# a word, and nothing exported (two driver modules never see each other's
+# symbols).
 BASE_FLAGS = ("-fPIC", "-O1", "-g", "-std=gnu11", "-fms-extensions", "-fvisibility=hidden",
-              "-Wno-multichar",
+              "-Wno-multichar", "-Wno-unknown-pragmas",
               "-fno-omit-frame-pointer")
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined")
 

@@ -15,6 +15,7 @@ PAGE_FAULT_IN_NONPAGED_AREA = 0x50
 SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION = 0xC1
 KMODE_EXCEPTION_NOT_HANDLED = 0x1E
 DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL = 0xD5
+KERNEL_SECURITY_CHECK_FAILURE = 0x139
 
 # Stop codes other than 0x7C, with what their parameters mean here.
 STOP_CODES: dict[int, tuple[str, str]] = {
@@ -38,6 +39,11 @@ STOP_CODES: dict[int, tuple[str, str]] = {
         "under the verifier, freed memory was written through a stale pointer, found when "
         "the block is handed out again or its pool's quarantine is scanned (P1 the first "
         "changed byte, P2 1: a write)"),
+    KERNEL_SECURITY_CHECK_FAILURE: (
+        "KERNEL_SECURITY_CHECK_FAILURE",
+        "driver C code's list inline found a LIST_ENTRY whose neighbour does not point back "
+        "(an entry removed twice, a head never initialised): P1 3 "
+        "FAST_FAIL_CORRUPT_LIST_ENTRY, P2 the entry or head"),
 }
 
 # Subcodes of 0x7C (parameter 1).  0x21 and 0x27 are Microsoft's; the others

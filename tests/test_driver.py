@@ -342,3 +342,184 @@ def test_nested_sanitized_runs_each_collect_their_own_reports():
     options, notes = out.splitlines()
     paths = [o for o in options.split(":") if o.startswith("log_path=")]
     assert paths == [f"log_path={Path(notes).parent}/asan"]
+
+
+# ---- patterns from public drivers' packet paths (tests/drivers/patterns.c) ------
+
+PATTERNS_CDEF = """
+ULONG copy_frame(PNET_BUFFER NetBuffer, PUCHAR Out, ULONG Capacity);
+USHORT sum_frame(PNET_BUFFER NetBuffer);
+ULONG frame_type(PNET_BUFFER NetBuffer);
+ULONG count_nbs(PNET_BUFFER_LIST NetBufferLists, PULONG Bytes);
+ULONG queue_copies(PNET_BUFFER_LIST NetBufferLists, ULONG ReceiveFlags);
+BOOL peek_at(PNET_BUFFER NetBuffer, LONG Index, PUCHAR Out, ULONG Size);
+ULONG parse_udp(PNET_BUFFER NetBuffer);
+NTSTATUS rewrite_udp_port(PNET_BUFFER_LIST NetBufferList, USHORT Port);
+ULONG clone_from_header(PNET_BUFFER_LIST NetBufferList, ULONG HeaderBytes);
+PNET_BUFFER_LIST wrap_buffer(NDIS_HANDLE Pool, ULONG Length, UCHAR Fill);
+void free_wrapped(PNET_BUFFER_LIST NetBufferList);
+ULONG helpers(void);
+void remove_twice(void);
+"""
+
+
+@pytest.fixture(scope="session")
+def patterns():
+    return driver.build("patterns", [DRIVERS / "patterns.c"], PATTERNS_CDEF,
+                        extra_compile_args=STRICT)
+
+
+def _ones_complement(data: bytes) -> int:
+    total = sum((b << 8) if i % 2 == 0 else b for i, b in enumerate(data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@pytest.mark.parametrize("mdl_sizes", [None, [1], [3], [5, 2], [64]])
+@pytest.mark.parametrize("data_offset", [0, 3])
+def test_patterns_walk_the_mdl_chain_from_the_current_mdl(k, pool, patterns, mdl_sizes,
+                                                          data_offset):
+    d = k.load(patterns)
+    frame = bytes(range(1, 42))
+    nbl = k.build_nbl(pool, [frame], mdl_sizes=mdl_sizes, data_offset=data_offset)
+    out = d.ffi.new("UCHAR[64]")
+    nb = nbl.FirstNetBuffer
+    assert d.copy_frame(nb, out, 64) == len(frame)
+    assert bytes(out[0:len(frame)]) == frame
+    assert d.copy_frame(nb, out, 7) == 7
+    assert d.sum_frame(nb) == _ones_complement(frame)
+    k.free_built(nbl)
+
+
+@pytest.mark.parametrize("destination,kind", [(b"\xff\xff\xff\xff\xff\xff", 0x08),
+                                              (b"\x01\x00\x5e\x00\x00\x01", 0x02),
+                                              (b"\x02\x00\x00\x00\x00\x01", 0x01)])
+def test_patterns_classify_frames_by_destination(k, pool, patterns, destination, kind):
+    d = k.load(patterns)
+    nbl = k.build_nbl(pool, [destination + bytes(8)], mdl_sizes=[5])
+    assert d.frame_type(nbl.FirstNetBuffer) == kind      # NDIS_PACKET_TYPE_*
+    k.free_built(nbl)
+
+
+def _chain(nbls):
+    for first, second in zip(nbls, nbls[1:], strict=False):
+        first.Next = second
+    return nbls[0]
+
+
+def _unchain_and_free(k, nbls, null):
+    for nbl in nbls:
+        nbl.Next = null
+        k.free_built(nbl)
+
+
+@pytest.mark.parametrize("receive_flags", [0, 1, 2])
+def test_patterns_count_copy_and_queue_a_chain_of_nbls(k, pool, patterns, receive_flags):
+    d = k.load(patterns)
+    nbls = [k.build_nbl(pool, [b"first", b"second!"], mdl_sizes=[2]),
+            k.build_nbl(pool, [bytes(range(60))], mdl_sizes=[7, 1], data_offset=5),
+            k.build_nbl(pool, [b"x"])]
+    head = _chain(nbls)
+    total = d.ffi.new("ULONG *")
+    assert d.count_nbs(head, total) == 4 and total[0] == 5 + 7 + 60 + 1
+    before = live(k)
+    assert d.queue_copies(head, receive_flags) == 3     # every copy matched its source
+    assert live(k) == before and k.irql == 0
+    assert [k.nbl_bytes(n) for n in nbls] == [[b"first", b"second!"], [bytes(range(60))],
+                                              [b"x"]]
+    _unchain_and_free(k, nbls, d.ffi.NULL)
+
+
+def test_patterns_peek_through_advance_and_retreat(k, pool, patterns):
+    d = k.load(patterns)
+    frame = bytes(range(100, 150))
+    nbl = k.build_nbl(pool, [frame], mdl_sizes=[3], data_offset=2)
+    nb = nbl.FirstNetBuffer
+    out = d.ffi.new("UCHAR[8]")
+    for index, size in [(0, 4), (10, 8), (-4, 4), (46, 4)]:
+        assert d.peek_at(nb, index, out, size)
+        start = index % len(frame)
+        assert bytes(out[0:size]) == frame[start:start + size]
+    assert not d.peek_at(nb, 47, out, 4) and not d.peek_at(nb, -51, out, 1)
+    assert nb.DataOffset == 2 and k.nbl_bytes(nbl) == [frame]
+    k.free_built(nbl)
+
+
+def _ipv4_udp(source_port, destination_port, protocol=17, payload=b"hello"):
+    udp = (source_port.to_bytes(2, "big") + destination_port.to_bytes(2, "big") +
+           (8 + len(payload)).to_bytes(2, "big") + b"\x12\x34" + payload)
+    ip = bytes([0x45, 0, 0, 20 + len(udp), 0, 0, 0, 0, 64, protocol, 0, 0]) + bytes(8)
+    return ip + udp
+
+
+@pytest.mark.parametrize("mdl_sizes", [None, [7], [1], [20, 3]])
+def test_patterns_parse_ipv4_udp_and_put_the_data_start_back(k, pool, patterns, mdl_sizes):
+    d = k.load(patterns)
+    packets = [_ipv4_udp(1234, 53), _ipv4_udp(1, 2, protocol=6), b"\x45short"]
+    nbl = k.build_nbl(pool, packets, mdl_sizes=mdl_sizes, data_offset=14)
+    nbs = list(_nbs_of(nbl, d.ffi.NULL))
+    assert [d.parse_udp(nb) for nb in nbs] == [(1234 << 16) | 53, 0, 0]
+    assert [nb.DataOffset for nb in nbs] == [14, 14, 14]
+    assert k.nbl_bytes(nbl) == packets
+    k.free_built(nbl)
+
+
+def _nbs_of(nbl, null):
+    nb = nbl.FirstNetBuffer
+    while nb != null:
+        yield nb
+        nb = nb.Next
+
+
+def test_patterns_rewrite_a_port_through_a_clone_sharing_the_mdls(k, pool, patterns):
+    d = k.load(patterns)
+    datagrams = [_ipv4_udp(1000, 2000)[20:], _ipv4_udp(3000, 4000, payload=b"")[20:]]
+    nbl = k.build_nbl(pool, datagrams, mdl_sizes=[8])
+    before = live(k)
+    assert d.rewrite_udp_port(nbl, 8080) == 0
+    assert live(k) == before and nbl.ChildRefCount == 0
+    rewritten = k.nbl_bytes(nbl)
+    for old, new in zip(datagrams, rewritten, strict=True):
+        assert new[:2] == old[:2] and new[2:4] == (8080).to_bytes(2, "big")
+        assert new[6:8] == b"\0\0" and new[8:] == old[8:]
+    k.free_built(nbl)
+
+    split = k.build_nbl(pool, datagrams, mdl_sizes=[1])       # header not contiguous
+    before = live(k)
+    assert d.rewrite_udp_port(split, 9) & 0xFFFFFFFF == 0xC0000206   # STATUS_INVALID_BUFFER_SIZE
+    assert live(k) == before and k.nbl_bytes(split) == datagrams
+    k.free_built(split)
+
+
+def test_patterns_clone_from_a_retreated_header(k, pool, patterns):
+    d = k.load(patterns)
+    nbl = k.build_nbl(pool, [b"transport payload"], mdl_sizes=[6], data_offset=20)
+    before = live(k)
+    assert d.clone_from_header(nbl, 20) == 0         # the clone starts at the header
+    assert nbl.FirstNetBuffer.DataOffset == 20 and live(k) == before
+    k.free_built(nbl)
+
+
+def test_patterns_nbl_over_pool_memory_freed_mdl_by_mdl(k, pool, patterns):
+    d = k.load(patterns)
+    before = live(k)
+    nbl = d.wrap_buffer(pool, 33, 0xAB)
+    assert nbl != d.ffi.NULL and k.nbl_bytes(nbl) == [b"\xab" * 33]
+    assert live(k) != before
+    d.free_wrapped(nbl)
+    assert live(k) == before
+
+
+def test_patterns_list_lock_flag_and_address_helpers(k, patterns):
+    d = k.load(patterns)
+    assert d.helpers() == 0                  # the failing step's number otherwise
+    assert k.irql == 0
+
+
+def test_a_list_entry_removed_twice_is_a_fast_fail(k, patterns):
+    d = k.load(patterns)
+    with pytest.raises(ndisemu.BugCheck) as info:
+        d.remove_twice()
+    assert (info.value.code, info.value.parameters[0]) == (0x139, 3), str(info.value)
+    assert d.helpers() == 0

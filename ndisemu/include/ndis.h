@@ -90,9 +90,23 @@
 #define NTSYSAPI
 #define NTKERNELAPI
 #define NDIS_EXPORTED_ROUTINE
+#ifdef __cplusplus
+#define EXTERN_C extern "C"
+#define EXTERN_C_START extern "C" {
+#define EXTERN_C_END }
+#else
 #define EXTERN_C
 #define EXTERN_C_START
 #define EXTERN_C_END
+#endif
+/* ntdef.h: __unaligned on x64, which MSVC ignores there; nothing here.  An
+ * odd-address access through such a pointer is fine on x64, and what
+ * UBSan's alignment check reports in a sanitized build. */
+#define UNALIGNED
+#define UNALIGNED64
+#ifndef __unaligned
+#define __unaligned
+#endif
 #define __inline inline
 #define __forceinline inline __attribute__((always_inline))
 #define FORCEINLINE static inline __attribute__((always_inline))
@@ -138,9 +152,20 @@
 #define STATUS_NOT_SUPPORTED            NDISEMU_NTSTATUS(0xC00000BB)
 #define STATUS_NO_MEMORY                NDISEMU_NTSTATUS(0xC0000017)
 #define STATUS_ASSERTION_FAILURE        NDISEMU_NTSTATUS(0xC0000420)
+#define STATUS_BUFFER_OVERFLOW          NDISEMU_NTSTATUS(0x80000005)
+#define STATUS_INVALID_HANDLE           NDISEMU_NTSTATUS(0xC0000008)
+#define STATUS_DEVICE_NOT_READY         NDISEMU_NTSTATUS(0xC00000A3)
+#define STATUS_CANCELLED                NDISEMU_NTSTATUS(0xC0000120)
+#define STATUS_INVALID_DEVICE_STATE     NDISEMU_NTSTATUS(0xC0000184)
+#define STATUS_INVALID_BUFFER_SIZE      NDISEMU_NTSTATUS(0xC0000206)
+#define STATUS_NOT_FOUND                NDISEMU_NTSTATUS(0xC0000225)
+#define STATUS_HOPLIMIT_EXCEEDED        NDISEMU_NTSTATUS(0xC000A012)
+#define NDIS_STATUS_BUFFER_OVERFLOW     ((NDIS_STATUS)STATUS_BUFFER_OVERFLOW)
 #define NDIS_STATUS_NOT_SUPPORTED       NDISEMU_NDIS_STATUS(0xC00000BB)
 #define NDIS_STATUS_BUFFER_TOO_SHORT    NDISEMU_NDIS_STATUS(0xC0000023)
 #define KMODE_EXCEPTION_NOT_HANDLED     0x1E
+#define KERNEL_SECURITY_CHECK_FAILURE   0x139
+#define FAST_FAIL_CORRUPT_LIST_ENTRY    3
 
 /* ---- NET_BUFFER_LIST / NET_BUFFER accessors (nblaccessors.h) ---------------- */
 
@@ -173,6 +198,83 @@
 #define NBL_TEST_FLAG(_NBL, _F)         (((_NBL)->Flags & (_F)) != 0)
 #define NBL_SET_FLAG(_NBL, _F)          ((_NBL)->Flags |= (_F))
 #define NBL_CLEAR_FLAG(_NBL, _F)        ((_NBL)->Flags &= ~(_F))
+/* Only the protocol-reserved bits of Flags are touched (nblaccessors.h). */
+#define NBL_SET_PROTOCOL_RSVD_FLAG(_NBL, _F) \
+    ((_NBL)->Flags |= ((_F) & NBL_FLAGS_PROTOCOL_RESERVED))
+#define NBL_CLEAR_PROTOCOL_RSVD_FLAG(_NBL, _F) \
+    ((_NBL)->Flags &= ~((_F) & NBL_FLAGS_PROTOCOL_RESERVED))
+#define NBL_TEST_PROTOCOL_RSVD_FLAG(_NBL, _F) \
+    (((_NBL)->Flags & ((_F) & NBL_FLAGS_PROTOCOL_RESERVED)) != 0)
+#define NBL_PROT_RSVD_FLAGS             NBL_FLAGS_PROTOCOL_RESERVED
+#define NBL_SET_PROT_RSVD_FLAG(_NBL, _F)   NBL_SET_PROTOCOL_RSVD_FLAG(_NBL, _F)
+#define NBL_CLEAR_PROT_RSVD_FLAG(_NBL, _F) NBL_CLEAR_PROTOCOL_RSVD_FLAG(_NBL, _F)
+#define NBL_TEST_PROT_RSVD_FLAG(_NBL, _F)  NBL_TEST_PROTOCOL_RSVD_FLAG(_NBL, _F)
+#if NDIS_SUPPORT_NDIS620
+#define NET_BUFFER_FIRST_SHARED_MEM_INFO(_NB)    ((_NB)->SharedMemoryInfo)
+#define NET_BUFFER_SHARED_MEM_NEXT_SEGMENT(_SHI) ((_SHI)->NextSharedMemorySegment)
+#define NET_BUFFER_SHARED_MEM_FLAGS(_SHI)        ((_SHI)->SharedMemoryFlags)
+#define NET_BUFFER_SHARED_MEM_HANDLE(_SHI)       ((_SHI)->SharedMemoryHandle)
+#define NET_BUFFER_SHARED_MEM_OFFSET(_SHI)       ((_SHI)->SharedMemoryOffset)
+#define NET_BUFFER_SHARED_MEM_LENGTH(_SHI)       ((_SHI)->SharedMemoryLength)
+#define NET_BUFFER_SCATTER_GATHER_LIST(_NB)      ((_NB)->ScatterGatherList)
+#endif
+
+/* The send, send-complete, receive and return flags (nblsend.h,
+ * nblreceive.h): a test is true when every bit asked for is set. */
+#define NDIS_TEST_SEND_FLAG(_Flags, _Fl)            (((_Flags) & (_Fl)) == (_Fl))
+#define NDIS_SET_SEND_FLAG(_Flags, _Fl)             ((_Flags) |= (_Fl))
+#define NDIS_TEST_SEND_AT_DISPATCH_LEVEL(_Flags) \
+    NDIS_TEST_SEND_FLAG((_Flags), NDIS_SEND_FLAGS_DISPATCH_LEVEL)
+#define NDIS_TEST_SEND_COMPLETE_FLAG(_Flags, _Fl)   (((_Flags) & (_Fl)) == (_Fl))
+#define NDIS_SET_SEND_COMPLETE_FLAG(_Flags, _Fl)    ((_Flags) |= (_Fl))
+#define NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL(_Flags) \
+    NDIS_TEST_SEND_COMPLETE_FLAG((_Flags), NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL)
+#define NDIS_TEST_RECEIVE_FLAG(_Flags, _Fl)         (((_Flags) & (_Fl)) == (_Fl))
+#define NDIS_SET_RECEIVE_FLAG(_Flags, _Fl)          ((_Flags) |= (_Fl))
+#define NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL(_Flags) \
+    NDIS_TEST_RECEIVE_FLAG((_Flags), NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL)
+#define NDIS_TEST_RECEIVE_CANNOT_PEND(_Flags) \
+    NDIS_TEST_RECEIVE_FLAG((_Flags), NDIS_RECEIVE_FLAGS_RESOURCES)
+#define NDIS_TEST_RECEIVE_CAN_PEND(_Flags) \
+    (((_Flags) & NDIS_RECEIVE_FLAGS_RESOURCES) == 0)
+#define NDIS_TEST_RETURN_FLAG(_Flags, _Fl)          (((_Flags) & (_Fl)) == (_Fl))
+#define NDIS_SET_RETURN_FLAG(_Flags, _Fl)           ((_Flags) |= (_Fl))
+#define NDIS_TEST_RETURN_AT_DISPATCH_LEVEL(_Flags) \
+    NDIS_TEST_RETURN_FLAG((_Flags), NDIS_RETURN_FLAGS_DISPATCH_LEVEL)
+
+#define NDIS_DEFAULT_PORT_NUMBER ((NDIS_PORT_NUMBER)0)
+
+/* ---- Ethernet addresses (ndis.h) ------------------------------------------ */
+
+/* The packet filter's frame types, as receive paths classify frames. */
+#define NDIS_PACKET_TYPE_DIRECTED       0x00000001
+#define NDIS_PACKET_TYPE_MULTICAST      0x00000002
+#define NDIS_PACKET_TYPE_ALL_MULTICAST  0x00000004
+#define NDIS_PACKET_TYPE_BROADCAST      0x00000008
+#define NDIS_PACKET_TYPE_SOURCE_ROUTING 0x00000010
+#define NDIS_PACKET_TYPE_PROMISCUOUS    0x00000020
+#define NDIS_PACKET_TYPE_SMT            0x00000040
+#define NDIS_PACKET_TYPE_ALL_LOCAL      0x00000080
+#define NDIS_PACKET_TYPE_GROUP          0x00001000
+#define NDIS_PACKET_TYPE_ALL_FUNCTIONAL 0x00002000
+#define NDIS_PACKET_TYPE_FUNCTIONAL     0x00004000
+#define NDIS_PACKET_TYPE_MAC_FRAME      0x00008000
+#define NDIS_PACKET_TYPE_NO_LOCAL       0x00010000
+
+#define ETH_LENGTH_OF_ADDRESS           6
+/* As the WDK writes them: multicast is the group bit of the first byte
+ * (broadcast included); broadcast looks at the first two bytes only. */
+#define ETH_IS_MULTICAST(Address) \
+    (BOOLEAN)(((PUCHAR)(Address))[0] & ((UCHAR)0x01))
+#define ETH_IS_BROADCAST(Address) \
+    ((((PUCHAR)(Address))[0] == ((UCHAR)0xff)) && (((PUCHAR)(Address))[1] == ((UCHAR)0xff)))
+/* A block, as in the WDK; the 6 bytes are copied without the WDK's
+ * unaligned ULONG/USHORT loads, so UBSan has nothing to report. */
+#define ETH_COPY_NETWORK_ADDRESS(_D, _S) \
+    { memcpy((PUCHAR)(_D), (const UCHAR *)(_S), ETH_LENGTH_OF_ADDRESS); }
+/* *_Result = 0 when equal, 1 when not. */
+#define ETH_COMPARE_NETWORK_ADDRESSES_EQ(_A, _B, _Result) \
+    { *(_Result) = memcmp((_A), (_B), ETH_LENGTH_OF_ADDRESS) != 0; }
 
 #define NET_BUFFER_LIST_GET_HASH_VALUE(_NBL) \
     (PtrToUlong(NET_BUFFER_LIST_INFO(_NBL, NetBufferListHashValue)))
@@ -217,6 +319,18 @@ FORCEINLINE SIZE_T MmSizeOfMdl(PVOID Base, SIZE_T Length)
 #define NonPagedPoolNx          512
 #define NonPagedPoolNxCacheAligned 516
 #define PagedPool               1
+/* EX_POOL_PRIORITY (wdm.h): NdisAllocateMemoryWithTagPriority takes any. */
+enum {
+    LowPoolPriority,
+    LowPoolPrioritySpecialPoolOverrun = 8,
+    LowPoolPrioritySpecialPoolUnderrun = 9,
+    NormalPoolPriority = 16,
+    NormalPoolPrioritySpecialPoolOverrun = 24,
+    NormalPoolPrioritySpecialPoolUnderrun = 25,
+    HighPoolPriority = 32,
+    HighPoolPrioritySpecialPoolOverrun = 40,
+    HighPoolPrioritySpecialPoolUnderrun = 41
+};
 
 /* ---- memory and byte order ------------------------------------------------ */
 
@@ -230,6 +344,14 @@ FORCEINLINE SIZE_T MmSizeOfMdl(PVOID Base, SIZE_T Length)
 #define NdisFillMemory(Destination, Length, Fill)   RtlFillMemory(Destination, Length, Fill)
 #define NdisEqualMemory(A, B, Length)               RtlEqualMemory(A, B, Length)
 #define NdisRetrieveUlong(D, S)                     RtlCopyMemory((D), (S), sizeof(ULONG))
+/* Zeroing the compiler may not drop (wdm.h): a volatile store per byte. */
+FORCEINLINE PVOID RtlSecureZeroMemory(PVOID Ptr, SIZE_T Cnt)
+{
+    volatile UCHAR *p = (volatile UCHAR *)Ptr;
+    while (Cnt--)
+        *p++ = 0;
+    return Ptr;
+}
 #define NdisStoreUlong(D, V)                        do { ULONG ndisemu_v_ = (V); \
                                                          RtlCopyMemory((D), &ndisemu_v_, \
                                                                        sizeof(ULONG)); } while (0)
@@ -295,6 +417,12 @@ NDISEMU_SAFE_OP(RtlULongLongAdd, ULONGLONG, add)
 #define ReadNoFence(p)                  __atomic_load_n((p), __ATOMIC_RELAXED)
 #define WriteNoFence(p, v)              __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define KeMemoryBarrier()               __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define NdisInterlockedIncrement(Addend) InterlockedIncrement(Addend)
+#define NdisInterlockedDecrement(Addend) InterlockedDecrement(Addend)
+#define InterlockedAddLargeStatistic(Addend, Increment) \
+    ((void)InterlockedExchangeAdd64(&((PLARGE_INTEGER)(Addend))->QuadPart, (LONG)(Increment)))
+#define NdisInterlockedAddLargeStatistic(Addend, Increment) \
+    InterlockedAddLargeStatistic((PLARGE_INTEGER)(Addend), Increment)
 
 /* ---- IRQL, spin locks ----------------------------------------------------- */
 
@@ -336,7 +464,9 @@ NDISEMU_SAFE_OP(RtlULongLongAdd, ULONGLONG, add)
 
 #define NDISEMU_PROTOTYPE(ret, name, params, args) ret name params;
 #define NDISEMU_VOID_PROTOTYPE(name, params, args) VOID name params;
+EXTERN_C_START
 NDISEMU_API_LIST(NDISEMU_PROTOTYPE, NDISEMU_VOID_PROTOTYPE)
+EXTERN_C_END
 #undef NDISEMU_PROTOTYPE
 #undef NDISEMU_VOID_PROTOTYPE
 
@@ -370,7 +500,9 @@ FORCEINLINE PVOID NdisGetDataBuffer(NET_BUFFER *NetBuffer, ULONG BytesNeeded, PV
 {
     NDISEMU_DATA_RESULT r = ndisemu_get_data_buffer(NetBuffer, BytesNeeded, Storage,
                                                     AlignMultiple, AlignOffset);
-    if (r.CopyFrom)
+    /* Storage is tested too: inlined with a literal NULL Storage, as
+     * drivers call it, gcc -O1 -Wall would see memcpy(NULL, ...). */
+    if (r.CopyFrom && Storage)
         memcpy(Storage, r.CopyFrom, BytesNeeded);
     return r.Data;
 }
@@ -394,6 +526,16 @@ FORCEINLINE NDIS_STATUS NdisAllocateMemoryWithTag(PVOID *VirtualAddress, UINT Le
 }
 #define ExAllocatePool(PoolType, NumberOfBytes) \
     ExAllocatePoolWithTag((PoolType), (NumberOfBytes), 0x656e6f4e /* "None" */)
+/* wdm.h's inline: zeroed memory, or NULL. */
+FORCEINLINE PVOID ExAllocatePoolZero(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag)
+{
+    PVOID p = ExAllocatePoolWithTag(PoolType, NumberOfBytes, Tag);
+    if (p)
+        RtlZeroMemory(p, NumberOfBytes);
+    return p;
+}
+#define ExAllocatePoolUninitialized(PoolType, NumberOfBytes, Tag) \
+    ExAllocatePoolWithTag((PoolType), (NumberOfBytes), (Tag))
 
 /* Spin locks live in the driver's memory; taking one raises the emulated
  * IRQL to DISPATCH_LEVEL and keeps the IRQL to go back to, as on Windows. */
@@ -428,6 +570,160 @@ FORCEINLINE VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 }
 FORCEINLINE VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock) { *SpinLock = 1; }
 FORCEINLINE VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock) { *SpinLock = 0; }
+/* In-stack queued spin locks: the handle records the lock and the IRQL. */
+FORCEINLINE VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock,
+                                                PKLOCK_QUEUE_HANDLE LockHandle)
+{
+    LockHandle->LockQueue.Next = NULL;
+    LockHandle->LockQueue.Lock = SpinLock;
+    LockHandle->OldIrql = KfRaiseIrql(DISPATCH_LEVEL);
+    *SpinLock = 1;
+}
+FORCEINLINE VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle)
+{
+    *LockHandle->LockQueue.Lock = 0;
+    KeLowerIrql(LockHandle->OldIrql);
+}
+FORCEINLINE VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
+                                                          PKLOCK_QUEUE_HANDLE LockHandle)
+{
+    LockHandle->LockQueue.Next = NULL;
+    LockHandle->LockQueue.Lock = SpinLock;
+    *SpinLock = 1;
+}
+FORCEINLINE VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle)
+{
+    *LockHandle->LockQueue.Lock = 0;
+}
+
+/* ---- lists (wdm.h) -------------------------------------------------------- */
+
+/* The WDK's inline list functions, with their integrity checks: a link
+ * that does not point back (an entry removed twice, a head never
+ * initialised, memory overwritten) is a fast fail, bug check 0x139
+ * KERNEL_SECURITY_CHECK_FAILURE with P1 3 (FAST_FAIL_CORRUPT_LIST_ENTRY). */
+FORCEINLINE VOID ndisemu_list_corrupt(PLIST_ENTRY Entry)
+{
+    KeBugCheckEx(KERNEL_SECURITY_CHECK_FAILURE, FAST_FAIL_CORRUPT_LIST_ENTRY,
+                 (ULONG_PTR)Entry, 0, 0);
+}
+FORCEINLINE VOID InitializeListHead(PLIST_ENTRY ListHead)
+{
+    ListHead->Flink = ListHead->Blink = ListHead;
+}
+FORCEINLINE BOOLEAN IsListEmpty(const LIST_ENTRY *ListHead)
+{
+    return (BOOLEAN)(ListHead->Flink == ListHead);
+}
+FORCEINLINE BOOLEAN RemoveEntryList(PLIST_ENTRY Entry)
+{
+    PLIST_ENTRY Next = Entry->Flink, Prev = Entry->Blink;
+    if (Next->Blink != Entry || Prev->Flink != Entry)
+        ndisemu_list_corrupt(Entry);
+    Prev->Flink = Next;
+    Next->Blink = Prev;
+    return (BOOLEAN)(Prev == Next);
+}
+/* On an empty list these return the head itself, as in the WDK. */
+FORCEINLINE PLIST_ENTRY RemoveHeadList(PLIST_ENTRY ListHead)
+{
+    PLIST_ENTRY Entry = ListHead->Flink, Next = Entry->Flink;
+    if (Entry->Blink != ListHead || Next->Blink != Entry)
+        ndisemu_list_corrupt(ListHead);
+    ListHead->Flink = Next;
+    Next->Blink = ListHead;
+    return Entry;
+}
+FORCEINLINE PLIST_ENTRY RemoveTailList(PLIST_ENTRY ListHead)
+{
+    PLIST_ENTRY Entry = ListHead->Blink, Prev = Entry->Blink;
+    if (Entry->Flink != ListHead || Prev->Flink != Entry)
+        ndisemu_list_corrupt(ListHead);
+    ListHead->Blink = Prev;
+    Prev->Flink = ListHead;
+    return Entry;
+}
+FORCEINLINE VOID InsertHeadList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry)
+{
+    PLIST_ENTRY Next = ListHead->Flink;
+    if (Next->Blink != ListHead)
+        ndisemu_list_corrupt(ListHead);
+    Entry->Flink = Next;
+    Entry->Blink = ListHead;
+    Next->Blink = Entry;
+    ListHead->Flink = Entry;
+}
+FORCEINLINE VOID InsertTailList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry)
+{
+    PLIST_ENTRY Prev = ListHead->Blink;
+    if (Prev->Flink != ListHead)
+        ndisemu_list_corrupt(ListHead);
+    Entry->Flink = ListHead;
+    Entry->Blink = Prev;
+    Prev->Flink = Entry;
+    ListHead->Blink = Entry;
+}
+FORCEINLINE VOID AppendTailList(PLIST_ENTRY ListHead, PLIST_ENTRY ListToAppend)
+{
+    PLIST_ENTRY ListEnd = ListHead->Blink;
+    ListHead->Blink->Flink = ListToAppend;
+    ListHead->Blink = ListToAppend->Blink;
+    ListToAppend->Blink->Flink = ListHead;
+    ListToAppend->Blink = ListEnd;
+}
+
+/* ExInterlocked*List hold the spin lock for the one operation, at any
+ * IRQL (Windows disables interrupts; nothing else runs here).  They return
+ * the entry that was first/last before (NULL for an empty list), or the
+ * entry removed (NULL when empty). */
+FORCEINLINE PLIST_ENTRY ExInterlockedInsertHeadList(PLIST_ENTRY ListHead, PLIST_ENTRY ListEntry,
+                                                    PKSPIN_LOCK Lock)
+{
+    PLIST_ENTRY First;
+    *Lock = 1;
+    First = IsListEmpty(ListHead) ? NULL : ListHead->Flink;
+    InsertHeadList(ListHead, ListEntry);
+    *Lock = 0;
+    return First;
+}
+FORCEINLINE PLIST_ENTRY ExInterlockedInsertTailList(PLIST_ENTRY ListHead, PLIST_ENTRY ListEntry,
+                                                    PKSPIN_LOCK Lock)
+{
+    PLIST_ENTRY Last;
+    *Lock = 1;
+    Last = IsListEmpty(ListHead) ? NULL : ListHead->Blink;
+    InsertTailList(ListHead, ListEntry);
+    *Lock = 0;
+    return Last;
+}
+FORCEINLINE PLIST_ENTRY ExInterlockedRemoveHeadList(PLIST_ENTRY ListHead, PKSPIN_LOCK Lock)
+{
+    PLIST_ENTRY Entry = NULL;
+    *Lock = 1;
+    if (!IsListEmpty(ListHead))
+        Entry = RemoveHeadList(ListHead);
+    *Lock = 0;
+    return Entry;
+}
+/* Returns the value before the addition. */
+FORCEINLINE ULONG ExInterlockedAddUlong(PULONG Addend, ULONG Increment, PKSPIN_LOCK Lock)
+{
+    ULONG Old;
+    *Lock = 1;
+    Old = *Addend;
+    *Addend = Old + Increment;
+    *Lock = 0;
+    return Old;
+}
+#define NdisInterlockedInsertHeadList(_ListHead, _ListEntry, _SpinLock) \
+    ExInterlockedInsertHeadList(_ListHead, _ListEntry, &(_SpinLock)->SpinLock)
+#define NdisInterlockedInsertTailList(_ListHead, _ListEntry, _SpinLock) \
+    ExInterlockedInsertTailList(_ListHead, _ListEntry, &(_SpinLock)->SpinLock)
+#define NdisInterlockedRemoveHeadList(_ListHead, _SpinLock) \
+    ExInterlockedRemoveHeadList(_ListHead, &(_SpinLock)->SpinLock)
+#define NdisInterlockedAddUlong(_Addend, _Increment, _SpinLock) \
+    ExInterlockedAddUlong(_Addend, _Increment, &(_SpinLock)->SpinLock)
+#define NdisInitializeListHead(_ListHead) InitializeListHead(_ListHead)
 
 /* Formats into a buffer and hands it to the Kernel's debug output. */
 #include <stdarg.h>

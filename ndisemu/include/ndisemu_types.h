@@ -28,6 +28,8 @@ typedef uint64_t ULONG64;
 typedef uint64_t DWORD64;
 typedef uint32_t DWORD;
 typedef uint8_t BYTE;
+typedef int BOOL;                            /* minwindef.h: an int, not BOOLEAN */
+typedef BOOL *PBOOL;
 typedef int64_t LONG_PTR;
 typedef int64_t SSIZE_T;
 typedef const char *PCSTR;
@@ -53,6 +55,7 @@ typedef SIZE_T *PSIZE_T;
 typedef ULONG_PTR *PULONG_PTR;
 typedef PVOID *PPVOID;
 typedef NDIS_HANDLE *PNDIS_HANDLE;
+typedef ULONG NDIS_PORT_NUMBER, *PNDIS_PORT_NUMBER;    /* the handlers' PortNumber */
 typedef NDIS_STATUS *PNDIS_STATUS;
 typedef NTSTATUS *PNTSTATUS;
 typedef PFN_NUMBER *PPFN_NUMBER;
@@ -81,6 +84,21 @@ typedef struct _NDIS_SPIN_LOCK {
     KSPIN_LOCK SpinLock;
     KIRQL OldIrql;
 } NDIS_SPIN_LOCK, *PNDIS_SPIN_LOCK;
+/* In-stack queued spin locks (wdm.h): the handle keeps the lock and the
+ * IRQL to go back to. */
+typedef struct _KSPIN_LOCK_QUEUE {
+    struct _KSPIN_LOCK_QUEUE *volatile Next;
+    PKSPIN_LOCK volatile Lock;
+} KSPIN_LOCK_QUEUE, *PKSPIN_LOCK_QUEUE;
+typedef struct _KLOCK_QUEUE_HANDLE {
+    KSPIN_LOCK_QUEUE LockQueue;
+    KIRQL OldIrql;
+} KLOCK_QUEUE_HANDLE, *PKLOCK_QUEUE_HANDLE;
+/* The doubly linked list every driver queues packets on (ntdef.h). */
+typedef struct _LIST_ENTRY {
+    struct _LIST_ENTRY *Flink;
+    struct _LIST_ENTRY *Blink;
+} LIST_ENTRY, *PLIST_ENTRY;
 typedef struct _IRP IRP, *PIRP;              /* not emulated: pass NULL */
 typedef int POOL_TYPE;                       /* any pool type is nonpaged here */
 typedef int EX_POOL_PRIORITY;

@@ -1023,4 +1023,161 @@
 #ifndef __drv_freesMem_impl
 #define __drv_freesMem_impl(a)
 #endif
+/* More annotations seen in public NDIS and WFP driver sources. */
+#ifndef _COM_Outptr_
+#define _COM_Outptr_
+#endif
+#ifndef _Post_ptr_invalid_
+#define _Post_ptr_invalid_
+#endif
+#ifndef _Pre_defensive_
+#define _Pre_defensive_
+#endif
+#ifndef _Post_defensive_
+#define _Post_defensive_
+#endif
+#ifndef _Outptr_opt_result_z_
+#define _Outptr_opt_result_z_
+#endif
+#ifndef _Outptr_opt_result_maybenull_z_
+#define _Outptr_opt_result_maybenull_z_
+#endif
+#ifndef _Outptr_result_maybenull_z_
+#define _Outptr_result_maybenull_z_
+#endif
+#ifndef __drv_isCancelIRQL
+#define __drv_isCancelIRQL
+#endif
+#ifndef __inner_callback
+#define __inner_callback
+#endif
+#ifndef __bound
+#define __bound
+#endif
+#ifndef _Inout_opt_z_
+#define _Inout_opt_z_
+#endif
+#ifndef _Post_z_
+#define _Post_z_
+#endif
+#ifndef _Pre_z_
+#define _Pre_z_
+#endif
+#ifndef _Ret_null_
+#define _Ret_null_
+#endif
+#ifndef _Outptr_opt_result_buffer_maybenull_
+#define _Outptr_opt_result_buffer_maybenull_(a)
+#endif
+#ifndef _Outptr_opt_result_bytebuffer_maybenull_
+#define _Outptr_opt_result_bytebuffer_maybenull_(a)
+#endif
+#ifndef _In_reads_to_ptr_
+#define _In_reads_to_ptr_(a)
+#endif
+#ifndef _Analysis_assume_lock_held_
+#define _Analysis_assume_lock_held_(a)
+#endif
+#ifndef _Analysis_assume_lock_not_held_
+#define _Analysis_assume_lock_not_held_(a)
+#endif
+#ifndef _Always_
+#define _Always_(a)
+#endif
+#ifndef _In_count_
+#define _In_count_(a)
+#endif
+#ifndef _In_bytecount_
+#define _In_bytecount_(a)
+#endif
+#ifndef _Out_cap_
+#define _Out_cap_(a)
+#endif
+#ifndef _Out_bytecap_
+#define _Out_bytecap_(a)
+#endif
+#ifndef _Inout_cap_
+#define _Inout_cap_(a)
+#endif
+#ifndef _Inout_bytecap_
+#define _Inout_bytecap_(a)
+#endif
+#ifndef _In_opt_count_
+#define _In_opt_count_(a)
+#endif
+#ifndef _Out_opt_cap_
+#define _Out_opt_cap_(a)
+#endif
+#ifndef __bcount
+#define __bcount(a)
+#endif
+#ifndef __ecount
+#define __ecount(a)
+#endif
+#ifndef __typefix
+#define __typefix(a)
+#endif
+#ifndef _Ret_bytecap_
+#define _Ret_bytecap_(a)
+#endif
+#ifndef _Outptr_result_buffer_all_
+#define _Outptr_result_buffer_all_(a)
+#endif
+#ifndef _Outptr_opt_result_buffer_all_maybenull_
+#define _Outptr_opt_result_buffer_all_maybenull_(a)
+#endif
+#ifndef _Outptr_result_buffer_all_maybenull_
+#define _Outptr_result_buffer_all_maybenull_(a)
+#endif
+#ifndef _Outptr_result_bytebuffer_all_
+#define _Outptr_result_bytebuffer_all_(a)
+#endif
+#ifndef _Outptr_opt_result_bytebuffer_all_
+#define _Outptr_opt_result_bytebuffer_all_(a)
+#endif
+#ifndef _Outptr_result_bytebuffer_all_maybenull_
+#define _Outptr_result_bytebuffer_all_maybenull_(a)
+#endif
+#ifndef _Outptr_opt_result_bytebuffer_all_maybenull_
+#define _Outptr_opt_result_bytebuffer_all_maybenull_(a)
+#endif
+#ifndef _In_reads_opt_z_
+#define _In_reads_opt_z_(a)
+#endif
+#ifndef __field_range
+#define __field_range(a, b)
+#endif
+#ifndef __range
+#define __range(a, b)
+#endif
+#ifndef _Outptr_result_buffer_to_maybenull_
+#define _Outptr_result_buffer_to_maybenull_(a, b)
+#endif
+#ifndef _Outptr_opt_result_buffer_to_
+#define _Outptr_opt_result_buffer_to_(a, b)
+#endif
+#ifndef _Outptr_opt_result_buffer_to_maybenull_
+#define _Outptr_opt_result_buffer_to_maybenull_(a, b)
+#endif
+#ifndef _Outptr_opt_result_bytebuffer_to_
+#define _Outptr_opt_result_bytebuffer_to_(a, b)
+#endif
+#ifndef _Outptr_result_bytebuffer_to_maybenull_
+#define _Outptr_result_bytebuffer_to_maybenull_(a, b)
+#endif
+#ifndef _Outptr_opt_result_bytebuffer_to_maybenull_
+#define _Outptr_opt_result_bytebuffer_to_maybenull_(a, b)
+#endif
+#ifndef _Ret_writes_to_
+#define _Ret_writes_to_(a, b)
+#endif
+#ifndef _Ret_writes_bytes_to_
+#define _Ret_writes_bytes_to_(a, b)
+#endif
+#ifndef _Ret_writes_to_maybenull_
+#define _Ret_writes_to_maybenull_(a, b)
+#endif
+#ifndef _Ret_writes_bytes_to_maybenull_
+#define _Ret_writes_bytes_to_maybenull_(a, b)
+#endif
 #endif /* NDISEMU_SAL_H */

@@ -307,6 +307,110 @@ static ULONG irql_locks_and_helpers(void)
     return 0;
 }
 
+static ULONG lists_and_packet_helpers(NET_BUFFER_LIST *orig)
+{
+    LIST_ENTRY head, one, two, three;
+    KSPIN_LOCK lock;
+    KLOCK_QUEUE_HANDLE handle;
+    NDIS_SPIN_LOCK ndis_lock;
+    ULONG total = 1, flags = 0;
+    LONG refs = 0;
+    LARGE_INTEGER stat;
+    UCHAR broadcast[ETH_LENGTH_OF_ADDRESS], mac[ETH_LENGTH_OF_ADDRESS] = { 1, 2, 3, 4, 5, 6 };
+    UINT differ = 1;
+    PUCHAR zeroed;
+
+    InitializeListHead(&head);
+    NdisInitializeListHead(&head);
+    InsertTailList(&head, &two);
+    InsertHeadList(&head, &one);
+    InsertTailList(&head, &three);
+    CHECK(601, !IsListEmpty(&head) && RemoveEntryList(&two) == FALSE);
+    CHECK(602, RemoveHeadList(&head) == &one && RemoveTailList(&head) == &three &&
+               IsListEmpty(&head));
+    InitializeListHead(&one);                       /* one as a head, then appended */
+    InsertTailList(&one, &two);
+    InitializeListHead(&head);
+    InsertTailList(&head, &three);
+    AppendTailList(&head, &one);
+    CHECK(603, head.Flink == &three && three.Flink == &one && one.Flink == &two &&
+               head.Blink == &two);
+    KeInitializeSpinLock(&lock);
+    InitializeListHead(&head);
+    CHECK(604, ExInterlockedInsertTailList(&head, &one, &lock) == NULL &&
+               ExInterlockedInsertHeadList(&head, &two, &lock) == &one &&
+               ExInterlockedRemoveHeadList(&head, &lock) == &two &&
+               ExInterlockedAddUlong(&total, 2, &lock) == 1 && total == 3);
+    NdisAllocateSpinLock(&ndis_lock);
+    CHECK(605, NdisInterlockedInsertTailList(&head, &three, &ndis_lock) == &one &&
+               NdisInterlockedInsertHeadList(&head, &two, &ndis_lock) == &one &&
+               NdisInterlockedRemoveHeadList(&head, &ndis_lock) == &two &&
+               NdisInterlockedAddUlong(&total, 4, &ndis_lock) == 3 && total == 7);
+    NdisFreeSpinLock(&ndis_lock);
+    CHECK(606, NdisInterlockedIncrement(&refs) == 1 && NdisInterlockedDecrement(&refs) == 0);
+    stat.QuadPart = 5;
+    NdisInterlockedAddLargeStatistic(&stat, 5);
+    CHECK(607, stat.QuadPart == 10);
+
+    KeAcquireInStackQueuedSpinLock(&lock, &handle);
+    CHECK(608, KeGetCurrentIrql() == DISPATCH_LEVEL);
+    KeReleaseInStackQueuedSpinLock(&handle);
+    KeRaiseIrql(DISPATCH_LEVEL, &handle.OldIrql);
+    KeAcquireInStackQueuedSpinLockAtDpcLevel(&lock, &handle);
+    KeReleaseInStackQueuedSpinLockFromDpcLevel(&handle);
+    KeLowerIrql(PASSIVE_LEVEL);
+
+    zeroed = ExAllocatePoolZero(NonPagedPoolNx, 16, TAG);
+    CHECK(609, zeroed != NULL && zeroed[0] == 0 && zeroed[15] == 0);
+    RtlFillMemory(zeroed, 16, 0xEE);
+    RtlSecureZeroMemory(zeroed, 16);
+    CHECK(610, zeroed[7] == 0);
+    ExFreePoolWithTag(zeroed, TAG);
+    zeroed = ExAllocatePoolUninitialized(NonPagedPoolNx, 8, TAG);
+    CHECK(611, zeroed != NULL);
+    ExFreePoolWithTag(zeroed, TAG);
+    zeroed = NdisAllocateMemoryWithTagPriority(NULL, 4, TAG, HighPoolPriority);
+    CHECK(612, zeroed != NULL);
+    NdisFreeMemoryWithTagPriority(NULL, zeroed, TAG);
+
+    RtlFillMemory(broadcast, sizeof broadcast, 0xFF);
+    CHECK(613, ETH_IS_BROADCAST(broadcast) && ETH_IS_MULTICAST(broadcast) &&
+               ETH_IS_MULTICAST(mac) && !ETH_IS_BROADCAST(mac));
+    ETH_COPY_NETWORK_ADDRESS(broadcast, mac);
+    ETH_COMPARE_NETWORK_ADDRESSES_EQ(broadcast, mac, &differ);
+    CHECK(614, differ == 0);
+
+    NBL_SET_PROT_RSVD_FLAG(orig, 0x00100000 | NBL_FLAGS_SCRATCH);   /* only the first sticks */
+    CHECK(615, NBL_TEST_PROT_RSVD_FLAG(orig, 0x00100000) &&
+               !NBL_TEST_FLAG(orig, NBL_FLAGS_SCRATCH));
+    NBL_CLEAR_PROT_RSVD_FLAG(orig, NBL_PROT_RSVD_FLAGS);
+    NBL_SET_PROTOCOL_RSVD_FLAG(orig, 0x00200000);
+    CHECK(616, NBL_TEST_PROTOCOL_RSVD_FLAG(orig, 0x00200000));
+    NBL_CLEAR_PROTOCOL_RSVD_FLAG(orig, 0x00200000);
+    CHECK(617, NET_BUFFER_LIST_FLAGS(orig) == 0);
+    CHECK(618, NET_BUFFER_FIRST_SHARED_MEM_INFO(NET_BUFFER_LIST_FIRST_NB(orig)) == NULL &&
+               NET_BUFFER_SCATTER_GATHER_LIST(NET_BUFFER_LIST_FIRST_NB(orig)) == NULL);
+
+    NDIS_SET_SEND_FLAG(flags, NDIS_SEND_FLAGS_DISPATCH_LEVEL);
+    CHECK(619, NDIS_TEST_SEND_AT_DISPATCH_LEVEL(flags) &&
+               NDIS_TEST_SEND_FLAG(flags, NDIS_SEND_FLAGS_DISPATCH_LEVEL));
+    NDIS_SET_SEND_COMPLETE_FLAG(flags, NDIS_SEND_COMPLETE_FLAGS_SINGLE_QUEUE);
+    CHECK(620, NDIS_TEST_SEND_COMPLETE_FLAG(flags, NDIS_SEND_COMPLETE_FLAGS_SINGLE_QUEUE) &&
+               NDIS_TEST_SEND_COMPLETE_AT_DISPATCH_LEVEL(flags));
+    flags = 0;
+    NDIS_SET_RECEIVE_FLAG(flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+    CHECK(621, NDIS_TEST_RECEIVE_AT_DISPATCH_LEVEL(flags) && NDIS_TEST_RECEIVE_CAN_PEND(flags) &&
+               !NDIS_TEST_RECEIVE_CANNOT_PEND(flags) &&
+               NDIS_TEST_RECEIVE_FLAG(flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL));
+    flags = 0;
+    NDIS_SET_RETURN_FLAG(flags, NDIS_RETURN_FLAGS_DISPATCH_LEVEL);
+    CHECK(622, NDIS_TEST_RETURN_AT_DISPATCH_LEVEL(flags) &&
+               NDIS_TEST_RETURN_FLAG(flags, NDIS_RETURN_FLAGS_DISPATCH_LEVEL));
+    CHECK(623, NDIS_PACKET_TYPE_DIRECTED == 1 && NDIS_DEFAULT_PORT_NUMBER == 0 &&
+               IPPROTO_UDP == 17 && AF_INET == 2);
+    return 0;
+}
+
 /* Runs every step; 0 when all passed and nothing is left allocated. */
 ULONG every_call(PNET_BUFFER_LIST orig)
 {
@@ -341,6 +445,8 @@ ULONG every_call(PNET_BUFFER_LIST orig)
         failed = derived(nbl_pool, nb_pool, orig);
     if (!failed)
         failed = irql_locks_and_helpers();
+    if (!failed)
+        failed = lists_and_packet_helpers(orig);
     NdisFreeNetBufferPool(nb_pool);
     NdisFreeNetBufferListPool(nbl_pool);
     return failed;

@@ -1,0 +1,3 @@
+/* pshpack1.h - pack the structures that follow on 1-byte boundaries, until
+ * <poppack.h>, as the WDK's header does. */
+#pragma pack(push, 1)

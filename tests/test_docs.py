@@ -101,6 +101,10 @@ def test_subcode_tables_match_the_code(page):
     assert verifier.subcode_table() in (ROOT / page).read_text()
 
 
+def test_stop_code_table_matches_the_code():
+    assert verifier.stop_code_table() in (ROOT / "README.md").read_text()
+
+
 def test_docs_links_resolve():
     for page in DOCS.glob("*.md"):
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", page.read_text()):

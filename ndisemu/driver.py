@@ -6,12 +6,13 @@ WDK-compatible headers, load them into a Kernel, and call their functions.
     d.parse(nbl.FirstNetBuffer)
 
 The sources include ``<ndis.h>`` (and ``<fwpsk.h>``) from
-:func:`get_include`.  They are compiled as their own objects, with the flags
-given, into one cffi module (cached by content) that shares ndisemu's own
-cffi types, so cdata from a Kernel passes straight in.  The module reaches
-the emulated calls through one table of function pointers the core hands it
-at load time (ndisemu/include/ndisemu_api.h): several modules and several
-Kernels coexist.
+:func:`get_include`.  They are compiled as their own objects (C, or C++ for
+``.cpp``/``.cc``/``.cxx``), with the flags given, into one cffi module
+(cached by content) that shares ndisemu's own cffi types, so cdata from a
+Kernel passes straight in.  The module reaches the emulated calls through
+one table of function pointers the core hands it at load time
+(ndisemu/include/ndisemu_api.h): several modules and several Kernels
+coexist.
 
 Each function `cdef` declares gets a trampoline: it makes the Kernel the
 machine the driver's NDIS calls act on, records the IRQL and sets the unwind
@@ -64,6 +65,10 @@ BASE_FLAGS = ("-fPIC", "-O1", "-g", "-std=gnu11", "-fms-extensions", "-fvisibili
               "-Wno-multichar", "-Wno-unknown-pragmas",
               "-fno-omit-frame-pointer")
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined")
+# C++ sources: the same flags in C++17, without exceptions or RTTI (kernel
+# C++ has neither).
+CXX_SUFFIXES = (".cpp", ".cc", ".cxx")
+CXX_FLAGS = ("-std=gnu++17", "-fno-exceptions", "-fno-rtti")
 
 
 class BuildError(RuntimeError):
@@ -78,6 +83,8 @@ class _Function:
     name: str
     pointer_args: tuple[bool, ...]         # which parameters take a pointer
     declaration: str                       # the trampoline's C prototype
+    shim: str = ""                         # extern "C" prototype of its C++ shim
+    plain: str = ""                        # its own prototype, parameters a0, a1, ...
 
 
 @dataclass
@@ -217,11 +224,13 @@ def _functions(ffi: cffi.FFI) -> dict[str, _Function]:
         if tp.ellipsis:
             raise ValueError(f"cdef: {name} takes '...': variadic driver functions cannot "
                              "be called through a trampoline")
-        params = ", ".join(["void *ndisemu_kernel_"] +
-                           [arg.get_c_name(f" a{i}") for i, arg in enumerate(tp.args)])
+        args = [arg.get_c_name(f" a{i}") for i, arg in enumerate(tp.args)]
+        params = ", ".join(["void *ndisemu_kernel_", *args])
         declaration = tp.result.get_c_name(f" _ndisemu_call_{name}({params})")
+        shim = tp.result.get_c_name(f" _ndisemu_cxx_{name}({', '.join(args) or 'void'})")
+        plain = tp.result.get_c_name(f" {name}({', '.join(args) or 'void'})")
         pointers = tuple(type(arg).__name__ == "PointerType" for arg in tp.args)
-        functions[name] = _Function(name, pointers, declaration)
+        functions[name] = _Function(name, pointers, declaration, shim, plain)
     if not functions:
         raise ValueError("cdef declares no function to call")
     return functions
@@ -278,13 +287,85 @@ int _ndisemu_bind(const void *api)
 #define NDISEMU_VOID_THUNK(name, params, args) VOID name params { ndisemu_api->name args; }
 NDISEMU_API_LIST(NDISEMU_THUNK, NDISEMU_VOID_THUNK)
 
+/* the driver's C++-linkage functions, reached through their C++ shims */
+%(forwards)s
+
 /* the trampolines Python calls */
 %(trampolines)s
 """
 
 
+def _cxx_compiler() -> list[str]:
+    """$CXX, else the C++ driver of the C compiler (gcc -> g++, clang ->
+    clang++)."""
+    if os.environ.get("CXX"):
+        return shlex.split(os.environ["CXX"])
+    *prefix, cc = _compiler()
+    for c_name, cxx_name in (("clang", "clang++"), ("gcc", "g++"), ("cc", "c++")):
+        if cc.endswith(c_name):
+            return [*prefix, cc[:len(cc) - len(c_name)] + cxx_name]
+    return [*prefix, "c++"]
+
+
+def _is_cxx(path: Path) -> bool:
+    return path.suffix in CXX_SUFFIXES
+
+
+def _cxx_flags(flags: list[str]) -> list[str]:
+    return [f for f in flags if f != "-std=gnu11"] + list(CXX_FLAGS)
+
+
+def _c_linkage_symbols(objects: list[str]) -> set[str]:
+    """The plain (unmangled) names the objects define: the functions with C
+    linkage, found with nm (binutils, which gcc needs anyway)."""
+    command = ["nm", "-P", "--defined-only", *objects]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise BuildError(f"cannot list the driver's symbols with nm: {error}") from None
+    return {line.split()[0] for line in out.splitlines() if line and not line.endswith(":")}
+
+
+CXX_SHIM = """\
+#include <ndis.h>
+#include <fwpsk.h>
+
+/* the driver's own declarations (its cdef), with C++ linkage here */
+%(cdef)s
+
+/* C entry points for the functions the driver defines with C++ linkage */
+extern "C" {
+%(shims)s
+}
+"""
+
+
+def _call(ffi: cffi.FFI, name: str, callee: str) -> str:
+    """A function body that passes its parameters a0, a1, ... to `callee`."""
+    args = ", ".join(f"a{i}" for i in range(len(_args(ffi, name))))
+    return f"{callee}({args});" if _returns_void(ffi, name) else f"return {callee}({args});"
+
+
+def _cxx_shims(functions: dict[str, _Function], ffi: cffi.FFI, names: list[str],
+               cdef: str) -> tuple[str, str]:
+    """For `names`, which the driver's C++ sources define with C++ linkage
+    (their names mangled): the C++ source of extern "C" shims calling them,
+    and the C definitions, under their own names, that call the shims (what
+    the glue's trampolines and cffi's own bindings link to)."""
+    shims, forwards = [], []
+    for name in names:
+        function = functions[name]
+        shims.append(f"{function.shim} {{ {_call(ffi, name, name)} }}")
+        forwards.append(f"{function.shim};\n"
+                        f"{function.plain} {{ {_call(ffi, name, '_ndisemu_cxx_' + name)} }}")
+    return (CXX_SHIM % {"cdef": cdef, "shims": "\n".join(shims)}, "\n".join(forwards))
+
+
 def _compile_object(source: Path, obj: Path, flags: list[str]) -> None:
-    command = [*_compiler(), *flags, "-c", str(source), "-o", str(obj)]
+    compiler = _cxx_compiler() if _is_cxx(source) else _compiler()
+    if _is_cxx(source):
+        flags = _cxx_flags(flags)
+    command = [*compiler, *flags, "-c", str(source), "-o", str(obj)]
     out = subprocess.run(command, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise BuildError(f"compiling {source} failed:\n{' '.join(command)}\n"
@@ -301,7 +382,10 @@ def build(name: str, sources: Sequence[str | os.PathLike], cdef: str, *,
     same sources, cdef, flags and ndisemu headers give the same module
     without a rebuild.  `define_macros` are (name, value) pairs (value None:
     defined without a value); `extra_compile_args` apply to the driver's
-    sources only (``-Wall -Werror`` is fine).  Raises :class:`BuildError`
+    sources only (``-Wall -Werror`` is fine).  C++ sources (``.cpp``,
+    ``.cc``, ``.cxx``) are built as C++17 without exceptions or RTTI; a cdef
+    function they define with C++ linkage is reached through a generated
+    ``extern "C"`` shim.  Raises :class:`BuildError`
     when compilation fails, TypeError/ValueError for bad arguments."""
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise ValueError(f"name must be a C identifier, not {name!r}")
@@ -323,9 +407,12 @@ def build(name: str, sources: Sequence[str | os.PathLike], cdef: str, *,
     flags = [*BASE_FLAGS, f"-I{INCLUDE}", *(f"-I{d}" for d in includes), *macros,
              *(SANITIZE_FLAGS if sanitize else ()), *extra]
 
+    cxx = any(_is_cxx(path) for path in paths)
     digest = hashlib.sha256()
-    for part in (sys.version, " ".join(_compiler()), _headers_digest(), cdef, *flags,
-                 str(bool(sanitize))):
+    # The glue's text is in the key: a module built by an older ndisemu is
+    # never taken for one this version would build.
+    for part in (sys.version, " ".join(_compiler()), _headers_digest(), GLUE, CXX_SHIM, cdef,
+                 *flags, str(bool(sanitize)), " ".join(_cxx_compiler()) if cxx else ""):
         digest.update(part.encode())
         digest.update(b"\0")
     for path in paths:
@@ -357,17 +444,31 @@ def build(name: str, sources: Sequence[str | os.PathLike], cdef: str, *,
             obj = work / f"{i}_{path.stem}.o"
             _compile_object(path, obj, flags)
             objects.append(str(obj))
+        forwards = ""
+        if cxx:
+            # A cdef function no object defines under its plain name has C++
+            # linkage: C reaches it through an extern "C" shim.
+            plain = _c_linkage_symbols(objects)
+            mangled = [name for name in functions if name not in plain]
+            if mangled:
+                shim = work / "_ndisemu_cxx_shims.cpp"
+                source, forwards = _cxx_shims(functions, ffi, mangled, cdef)
+                shim.write_text(source)
+                _compile_object(shim, work / "_ndisemu_cxx_shims.o", flags)
+                objects.append(str(work / "_ndisemu_cxx_shims.o"))
         trampolines = "\n".join(
             _trampoline(f, _returns_void(ffi, f.name), len(_args(ffi, f.name)))
             for f in functions.values())
         ffi.cdef("int _ndisemu_bind(const void *api);\n" +
                  "".join(f.declaration + ";\n" for f in functions.values()))
-        ffi.set_source(module_name, GLUE % {"cdef": cdef, "trampolines": trampolines},
+        ffi.set_source(module_name, GLUE % {"cdef": cdef, "forwards": forwards,
+                                            "trampolines": trampolines},
                        include_dirs=[str(INCLUDE), *includes],
                        extra_compile_args=["-std=gnu11", "-fvisibility=hidden",
                                            "-Wno-unused-function"],
                        extra_objects=objects,
-                       extra_link_args=list(SANITIZE_FLAGS[:1]) if sanitize else [])
+                       extra_link_args=[*(SANITIZE_FLAGS[:1] if sanitize else ()),
+                                        *(["-lstdc++"] if cxx else [])])
         try:
             built = ffi.compile(tmpdir=str(work))
         except (cffi.VerificationError, OSError) as error:

@@ -523,3 +523,64 @@ def test_a_list_entry_removed_twice_is_a_fast_fail(k, patterns):
         d.remove_twice()
     assert (info.value.code, info.value.parameters[0]) == (0x139, 3), str(info.value)
     assert d.helpers() == 0
+
+
+# ---- C++ sources -------------------------------------------------------------
+
+CXX_CDEF = """
+UINT32 copy_first_bytes(NET_BUFFER_LIST *netBufferList, BYTE *buffer, UINT32 size);
+NTSTATUS clone_and_free(NET_BUFFER_LIST *netBufferList, LONG *childRefCount);
+void free_clone_twice(NET_BUFFER_LIST *netBufferList);
+ULONG total_length(PNET_BUFFER_LIST netBufferList);
+"""
+
+
+@pytest.fixture(scope="session")
+def cxx_driver():
+    return driver.build("cxx", [DRIVERS / "cxx_driver.cpp"], CXX_CDEF, extra_compile_args=STRICT)
+
+
+@pytest.mark.parametrize("mdl_sizes", [None, [3, 7], [1]])
+def test_cxx_sources_run_with_cxx_and_c_linkage(k, pool, cxx_driver, mdl_sizes):
+    """C++ linkage (the WFP samples' helpers) through a generated shim, and
+    an extern "C" function, called alike."""
+    d = k.load(cxx_driver)
+    payloads = [bytes(range(40)), b"xyz"]
+    nbl = k.build_nbl(pool, payloads, mdl_sizes=mdl_sizes, data_offset=5)
+    buffer = d.ffi.new("BYTE[64]")
+    assert d.copy_first_bytes(nbl, buffer, 64) == 40
+    assert bytes(buffer[0:40]) == payloads[0]
+    assert d.copy_first_bytes(k.view(nbl), buffer, 6) == 6
+    children = d.ffi.new("LONG *")
+    assert d.clone_and_free(nbl, children) == 0
+    assert children[0] == 1 and nbl.ChildRefCount == 0
+    assert d.total_length(nbl) == 43
+    k.free_built(nbl)
+
+
+def test_a_bug_check_in_cxx_code_unwinds_and_leaves_the_kernel_usable(k, pool, cxx_driver):
+    d = k.load(cxx_driver)
+    nbl = k.build_nbl(pool, [b"abcdef"])
+    with pytest.raises(ndisemu.BugCheck, match=r"cxx\.free_clone_twice -> "
+                       r"FwpsFreeCloneNetBufferList0: NET_BUFFER_LIST freed twice"):
+        d.free_clone_twice(nbl)
+    assert nbl.ChildRefCount == 0
+    children = d.ffi.new("LONG *")
+    assert d.clone_and_free(nbl, children) == 0 and children[0] == 1
+    k.free_built(nbl)
+
+
+def test_c_and_cxx_sources_in_one_driver(k, pool, tmp_path):
+    c_source = tmp_path / "half.c"
+    c_source.write_text("#include <ndis.h>\n"
+                        "ULONG first_length(PNET_BUFFER_LIST Nbl)\n"
+                        "{ return NET_BUFFER_DATA_LENGTH(NET_BUFFER_LIST_FIRST_NB(Nbl)); }\n")
+    drv = driver.build("mixed", [c_source, DRIVERS / "cxx_driver.cpp"],
+                       CXX_CDEF + "ULONG first_length(PNET_BUFFER_LIST Nbl);",
+                       extra_compile_args=STRICT)
+    d = k.load(drv)
+    nbl = k.build_nbl(pool, [b"hello", b"world!"])
+    assert (d.first_length(nbl), d.total_length(nbl)) == (5, 11)
+    buffer = d.ffi.new("BYTE[8]")
+    assert d.copy_first_bytes(nbl, buffer, 8) == 5 and bytes(buffer[0:5]) == b"hello"
+    k.free_built(nbl)

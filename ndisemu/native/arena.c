@@ -36,13 +36,14 @@
 typedef void (*shadow_fn)(void const volatile *addr, size_t size);
 static shadow_fn shadow_poison_fn, shadow_unpoison_fn;
 
-static void shadow(ndisemu_kernel *k, shadow_fn fn, const void *p, uint64_t n)
+static void shadow(shadow_fn fn, const void *p, uint64_t n)
 {
-    if (k->asan && n)
+    if (n)
         fn(p, n);
 }
-#define POISON(k, p, n) shadow((k), shadow_poison_fn, (p), (n))
-#define UNPOISON(k, p, n) shadow((k), shadow_unpoison_fn, (p), (n))
+/* One test of k->asan inline: the common case, no sanitized driver. */
+#define POISON(k, p, n) do { if ((k)->asan) shadow(shadow_poison_fn, (p), (n)); } while (0)
+#define UNPOISON(k, p, n) do { if ((k)->asan) shadow(shadow_unpoison_fn, (p), (n)); } while (0)
 
 #define NDISEMU_CHUNK_SHIFT 12
 
@@ -269,7 +270,7 @@ static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
     POISON(k, h, sizeof *h);
 }
 
-static void imprint_state(ndisemu_kernel *k, const ndisemu_rec *r)
+static inline void imprint_state(ndisemu_kernel *k, const ndisemu_rec *r)
 {
     ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
     UNPOISON(k, h, sizeof *h);
@@ -348,12 +349,6 @@ static void arm_guard(ndisemu_kernel *k, ndisemu_rec *r)
 void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r)
 {
     watch(k, r);
-}
-
-void ndisemu_rec_set_size(ndisemu_kernel *k, ndisemu_rec *r, uint32_t size)
-{
-    r->size = size;
-    imprint(k, r, 0);
 }
 
 /* BugCheck 0xC1 if a guarded buffer's slack was written; the guard is
@@ -479,15 +474,17 @@ static void note_carved(ndisemu_kernel *k, ndisemu_rec *r)
         k->chunk_first[c] = r->id;
 }
 
-ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
-                           ndisemu_pool *pool, uint64_t zero)
+ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t own,
+                                     uint16_t kind, uint32_t tag, ndisemu_pool *pool,
+                                     uint64_t zero)
 {
     uint64_t span = ndisemu_block_span(size);
     ndisemu_rec *r = NULL;
     ndisemu_ids *list;
+    int same_header = 0;
 
     k->alloc_refused = 0;
-    if (size > UINT32_MAX - 64 || ndisemu_should_fail(k))
+    if (size > UINT32_MAX - 64 || (k->fail_rate > 0.0 && ndisemu_should_fail(k)))
         return NULL;
     if (pool && pool->object_bytes == size && pool->lookaside.count &&
         !(pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
@@ -503,9 +500,12 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
         /* A composite block handed out again as the same kind (a clone for
          * a clone) keeps its inner objects' records and, when nothing
          * overwrote them, their header imprints: carving the same layout
-         * again reuses them (ndisemu_inner).  Otherwise they go. */
+         * again reuses them (ndisemu_inner).  Otherwise they go.  Its own
+         * header (in front of the payload, never poisoned) needs only its
+         * state when kind, tag and size are those of its last life. */
         int whole = r->kind == kind && (kind == NDISEMU_KIND_NBL || kind == NDISEMU_KIND_NB);
         int imprinted = whole && !(r->flags & NDISEMU_REC_POISONED);
+        same_header = r->kind == kind && r->tag == tag && r->size == own;
         if (!whole)
             release_inner(k, r);
         memset(&r->origin, 0, sizeof *r - offsetof(ndisemu_rec, origin));
@@ -526,18 +526,28 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
     r->kind = kind;
     r->state = NDISEMU_STATE_LIVE;
     r->tag = tag;
-    r->size = (uint32_t)size;
+    r->size = own;
     r->call = k->call;
-    imprint(k, r, 0);
+    if (same_header)
+        imprint_state(k, r);
+    else
+        imprint(k, r, 0);
     UNPOISON(k, ndisemu_rec_payload(k, r), span - NDISEMU_HEADER);
     memset(ndisemu_rec_payload(k, r), 0,
            zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
-    arm_guard(k, r);
+    if (guarded_kind(kind))
+        arm_guard(k, r);
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
     ndisemu_trace_allocated(k, r, 0);
     return r;
+}
+
+ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                           ndisemu_pool *pool, uint64_t zero)
+{
+    return ndisemu_alloc_composite(k, size, (uint32_t)size, kind, tag, pool, zero);
 }
 
 void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
@@ -558,14 +568,30 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
 {
     uint64_t offset = (uint64_t)(*cursor - k->base);
     uint32_t id = k->map[offset >> NDISEMU_GRANULE_SHIFT];
-    ndisemu_rec *r = id ? ndisemu_rec_at(k, id) : NULL;
-    int same_imprint = 0;
-    if (r && r->block == outer->id && r->offset == offset && r->state == NDISEMU_STATE_FREE) {
-        /* the block's last life had an object here: its record serves again */
-        same_imprint = (outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind &&
-                       r->size == size && r->tag == tag;
-        memset(&r->origin, 0, offsetof(ndisemu_rec, u) - offsetof(ndisemu_rec, origin) +
-                                  sizeof(ndisemu_nb_private));
+    ndisemu_rec *r = ndisemu_rec_at(k, id);     /* record 0 is never an inner object */
+    if (id && r->block == outer->id && r->offset == offset && r->state == NDISEMU_STATE_FREE) {
+        /* The block's last life had an object here: its record serves
+         * again.  Its header imprint too, if it was of the same kind, size
+         * and tag and no poison overwrote it: only the state changes. */
+        int same_imprint = (outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind &&
+                           r->size == size && r->tag == tag;
+        r->origin = 0;
+        r->flags = 0;
+        r->pins = 0;
+        r->pinned_by = 0;
+        r->mark = 0;
+        r->freed_by = NULL;
+        memset(&r->u, 0, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
+                             ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
+        r->size = (uint32_t)size;
+        r->kind = kind;
+        r->state = NDISEMU_STATE_LIVE;
+        r->tag = tag;
+        r->call = k->call;
+        if (same_imprint)
+            imprint_state(k, r);
+        else
+            imprint(k, r, (uint32_t)(offset - outer->offset));
     } else {
         /* The per-kind part of an inner object (NB, MDL, data, context) is small. */
         r = new_rec(k, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
@@ -575,16 +601,13 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
         r->next = outer->next;
         outer->next = r->id;
         k->map[offset >> NDISEMU_GRANULE_SHIFT] = r->id;
-    }
-    r->size = (uint32_t)size;
-    r->kind = kind;
-    r->state = NDISEMU_STATE_LIVE;
-    r->tag = tag;
-    r->call = k->call;
-    if (same_imprint)
-        imprint_state(k, r);
-    else
+        r->size = (uint32_t)size;
+        r->kind = kind;
+        r->state = NDISEMU_STATE_LIVE;
+        r->tag = tag;
+        r->call = k->call;
         imprint(k, r, (uint32_t)(offset - outer->offset));
+    }
     *cursor += ndisemu_inner_span(size);
     k->stats.live[kind]++;
     if (kind == NDISEMU_KIND_DATA) {

@@ -36,14 +36,12 @@ typedef struct {
     uint32_t delta, backfill;  /* the retreat applied to each new NB */
     ndisemu_pool *nb_pool;
     /* pass 1 */
-    int checking;              /* this pass checks what it reads */
     int64_t nb_budget, mdl_budget;
     NET_BUFFER_LIST *orig;
     NET_BUFFER *src;
     uint64_t bytes;
     uint32_t nbs;
     /* pass 2 */
-    int carving;
     int pinning;               /* record the bytes it describes (verifier) */
     ndisemu_rec *rec;          /* the derived NBL: its block holds the rest */
     uint8_t *at;
@@ -104,28 +102,41 @@ static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     return count;
 }
 
+/* The walks below are written once and compiled per pass (check, carve)
+ * and, for clones, per mode: the pass and mode are constants in each copy,
+ * so the branches on them fold away. */
+#define PASS_CHECK 1
+#define PASS_CARVE 0
+#define INLINE static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline, cold))
+
+COLD int chain_bug(derive *d, MDL *next)
+{
+    return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                            NDISEMU_KIND_NB, d->src,
+                            next ? "MDL chain loops back on itself"
+                                 : "DataLength: more bytes than the chain holds from "
+                                   "CurrentMdl");
+}
+
 /* Moves the cursor onto the next MDL.  In the checking pass every MDL is
  * checked before any of its fields is read (and, for callers that read the
  * bytes, its range); `budget` stops a chain that loops. */
-static int step(derive *d, cursor *c, MDL *next)
+INLINE int step(derive *d, cursor *c, MDL *next, const int checking)
 {
     c->mdl = next;
     c->in = 0;
-    if (!d->checking)
+    if (!checking)
         return 1;
     if (!next || --d->mdl_budget < 0 || !ndisemu_check_object(d->k, next, NDISEMU_KIND_MDL)) {
         if (!next || d->mdl_budget < 0)
-            ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                             NDISEMU_KIND_NB, d->src,
-                             next ? "MDL chain loops back on itself"
-                                  : "DataLength: more bytes than the chain holds from "
-                                    "CurrentMdl");
+            chain_bug(d, next);
         return 0;
     }
     return 1;
 }
 
-static int skip(derive *d, cursor *c, uint64_t n)
+INLINE int skip(derive *d, cursor *c, uint64_t n, const int checking)
 {
     while (n) {
         uint64_t run = c->mdl->ByteCount - c->in;
@@ -134,25 +145,24 @@ static int skip(derive *d, cursor *c, uint64_t n)
             return 1;
         }
         n -= run;
-        if (!step(d, c, c->mdl->Next))
+        if (!step(d, c, c->mdl->Next, checking))
             return 0;
     }
     return 1;
 }
 
 /* Partial MDL over `length` bytes of `src` from `in` (IoBuildPartialMdl). */
-static void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t in,
+INLINE void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t in,
                          uint32_t length, uint32_t origin)
 {
     MDL *dst = ndisemu_rec_payload(k, r);
     uint8_t *va = ndisemu_mdl_va(src) + in;
-    CSHORT mapped = (CSHORT)(src->MdlFlags & (MDL_SOURCE_IS_NONPAGED_POOL |
-                                              MDL_MAPPED_TO_SYSTEM_VA));
+    CSHORT flags = src->MdlFlags;
     ndisemu_mdl_init_built(k, dst, va, length);
-    dst->MdlFlags = (CSHORT)(MDL_PARTIAL | (src->MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL));
-    if (src->MdlFlags & MDL_MAPPED_TO_SYSTEM_VA)
+    dst->MdlFlags = (CSHORT)(MDL_PARTIAL | (flags & MDL_SOURCE_IS_NONPAGED_POOL));
+    if (flags & MDL_MAPPED_TO_SYSTEM_VA)
         dst->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA | MDL_PARTIAL_HAS_BEEN_MAPPED;
-    if (!mapped)
+    if (!(flags & (MDL_SOURCE_IS_NONPAGED_POOL | MDL_MAPPED_TO_SYSTEM_VA)))
         dst->MappedSystemVa = NULL;
     r->origin = origin;
     r->u.mdl.length = length;
@@ -160,7 +170,7 @@ static void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t i
 
 /* The next inner object of the derived block, not zeroed: only the deep
  * clone's data buffers, which its copy fills at once. */
-static ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
+INLINE ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
 {
     return ndisemu_inner(d->k, d->rec, &d->at, size, kind, CLONE_TAG);
 }
@@ -170,7 +180,7 @@ static ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
  * imprints between them, still valid when the block served the same shape
  * last time, are left alone (ndisemu_inner).  A data buffer's slack holds
  * its guard bytes already. */
-static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
+INLINE ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
 {
     ndisemu_rec *r = carve_raw(d, size, kind);
     memset(ndisemu_rec_payload(d->k, r), 0,
@@ -178,17 +188,17 @@ static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
     return r;
 }
 
-static void *carve(derive *d, uint64_t size, uint16_t kind)
+INLINE void *carve(derive *d, uint64_t size, uint16_t kind)
 {
     return ndisemu_rec_payload(d->k, carve_rec(d, size, kind));
 }
 
 /* Opens a new NB: the retreat buffer first, when the derivation has one. */
-static void begin_nb(derive *d)
+INLINE void begin_nb(derive *d, const int checking)
 {
     uint32_t header = d->delta ? d->delta + d->backfill : 0;
     d->nbs++;
-    if (!d->carving) {
+    if (checking) {
         d->bytes += ndisemu_inner_span(NDISEMU_NB_BYTES);
         if (header)
             d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(max_pages(header))) +
@@ -220,20 +230,20 @@ static void begin_nb(derive *d)
 
 /* Appends partial MDLs for `length` bytes from the cursor; zero-length
  * source MDLs inside the range get no partial MDL. */
-static int add_piece(derive *d, cursor *c, uint64_t length)
+INLINE int add_piece(derive *d, cursor *c, uint64_t length, const int checking)
 {
     d->length += length;
     while (length) {
         uint64_t run = c->mdl->ByteCount - c->in, piece;
         uint32_t pages;
         if (!run) {
-            if (!step(d, c, c->mdl->Next))
+            if (!step(d, c, c->mdl->Next, checking))
                 return 0;
             continue;
         }
         piece = run < length ? run : length;
         pages = (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(c->mdl) + c->in, piece);
-        if (!d->carving) {
+        if (checking) {
             d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(pages));
         } else {
             ndisemu_rec *r = carve_rec(d, ndisemu_mdl_bytes(pages), NDISEMU_KIND_MDL);
@@ -252,17 +262,32 @@ static int add_piece(derive *d, cursor *c, uint64_t length)
     return 1;
 }
 
+COLD int nb_loop_bug(derive *d)
+{
+    return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                            NDISEMU_KIND_NBL, d->orig, "NET_BUFFER list loops back on itself");
+}
+
+COLD int current_mdl_bug(derive *d, NET_BUFFER *src)
+{
+    if (!src->CurrentMdl)
+        return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                                NDISEMU_KIND_NB, src, "CurrentMdl: NULL with a DataLength");
+    return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
+                            src->CurrentMdlOffset, src->CurrentMdl->ByteCount, NDISEMU_KIND_NB,
+                            src, "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
+}
+
 /* The checking pass's look at one source NB before its fields are used:
  * under the verifier the full consistency check, else the object itself and
  * a CurrentMdlOffset inside CurrentMdl (the MDLs are checked as they are
  * reached). */
-static int enter_source(derive *d, NET_BUFFER *src)
+INLINE int enter_source(derive *d, NET_BUFFER *src)
 {
     ndisemu_kernel *k = d->k;
     d->src = src;
     if (--d->nb_budget < 0) {
-        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                         NDISEMU_KIND_NBL, d->orig, "NET_BUFFER list loops back on itself");
+        nb_loop_bug(d);
         return 0;
     }
     if (k->verifier ? ndisemu_check_nb(k, src) != NDISEMU_OK
@@ -270,25 +295,38 @@ static int enter_source(derive *d, NET_BUFFER *src)
         return 0;
     if (d->original_mdls || !src->DataLength)
         return 1;
-    if (!src->CurrentMdl || !ndisemu_check_object(k, src->CurrentMdl, NDISEMU_KIND_MDL)) {
-        if (!src->CurrentMdl)
-            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                             NDISEMU_KIND_NB, src, "CurrentMdl: NULL with a DataLength");
+    if (!src->CurrentMdl) {
+        current_mdl_bug(d, src);
         return 0;
     }
+    if (!ndisemu_check_object(k, src->CurrentMdl, NDISEMU_KIND_MDL))
+        return 0;
     if (src->CurrentMdlOffset > src->CurrentMdl->ByteCount) {
-        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
-                         src->CurrentMdlOffset, src->CurrentMdl->ByteCount, NDISEMU_KIND_NB, src,
-                         "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
+        current_mdl_bug(d, src);
         return 0;
     }
     return 1;
 }
 
-static void end_nb(derive *d)
+/* NdisAdjustNetBufferCurrentMdl's result for a new NB whose data starts in
+ * its first MDL (every derived NB: a retreat buffer or a partial MDL, never
+ * empty, heads its chain). */
+INLINE void end_nb(derive *d, const int checking)
 {
-    if (d->carving)
-        ndisemu_nb_fill(d->nb, d->chain, d->delta ? d->backfill : 0, d->length + d->delta);
+    uint32_t offset = d->delta ? d->backfill : 0;
+    NET_BUFFER *nb = d->nb;
+    if (checking)
+        return;
+    if (!d->chain || offset >= d->chain->ByteCount) {
+        ndisemu_nb_fill(nb, d->chain, offset, d->length + d->delta);
+        return;
+    }
+    nb->MdlChain = d->chain;
+    nb->DataOffset = offset;
+    nb->stDataLength = 0;
+    nb->DataLength = (ULONG)(d->length + d->delta);
+    nb->CurrentMdl = d->chain;
+    nb->CurrentMdlOffset = offset;
 }
 
 /* A clone that shares the original's MDLs: they and the buffers they
@@ -307,22 +345,22 @@ static void pin_chain(derive *d, MDL *m)
 /* Walks the source NBs once: the checking pass (pass 1) checks everything it
  * reads and sizes the block; pass 2 carves and fills it, over the same,
  * already checked, objects.  Returns 0 if pass 1 found misuse. */
-static int walk(derive *d, NET_BUFFER_LIST *orig)
+INLINE int walk(derive *d, NET_BUFFER_LIST *orig, const int mode, const int checking)
 {
     NET_BUFFER *src;
-    if (d->mode == DERIVE_REASSEMBLE)
-        begin_nb(d);
+    if (mode == DERIVE_REASSEMBLE)
+        begin_nb(d, checking);
     for (src = orig->FirstNetBuffer; src; src = src->Next) {
         cursor c;
         uint64_t rest;
-        if (d->checking && !enter_source(d, src))
+        if (checking && !enter_source(d, src))
             return 0;
         c.mdl = src->CurrentMdl;
         c.in = src->CurrentMdlOffset;
-        if (d->mode == DERIVE_CLONE) {
-            begin_nb(d);
+        if (mode == DERIVE_CLONE) {
+            begin_nb(d, checking);
             if (d->original_mdls) {
-                if (d->carving) {
+                if (!checking) {
                     /* [UNSPEC] The clone shares the original's chain and keeps
                      * its DataOffset, so it starts at the original's data. */
                     if (d->pinning)
@@ -335,33 +373,53 @@ static int walk(derive *d, NET_BUFFER_LIST *orig)
                 }
                 continue;
             }
-            if (!add_piece(d, &c, src->DataLength))
+            if (!add_piece(d, &c, src->DataLength, checking))
                 return 0;
-            end_nb(d);
+            end_nb(d, checking);
             continue;
         }
         if (src->DataLength <= d->start)
             continue;                  /* [UNSPEC] nothing left past StartOffset */
-        if (!skip(d, &c, d->start))
+        if (!skip(d, &c, d->start, checking))
             return 0;
         rest = src->DataLength - d->start;
-        if (d->mode == DERIVE_REASSEMBLE) {
-            if (!add_piece(d, &c, rest))
+        if (mode == DERIVE_REASSEMBLE) {
+            if (!add_piece(d, &c, rest, checking))
                 return 0;
             continue;
         }
         while (rest) {                 /* fragments never span two source NBs */
             uint64_t piece = rest < d->max_len ? rest : d->max_len;
-            begin_nb(d);
-            if (!add_piece(d, &c, piece))
+            begin_nb(d, checking);
+            if (!add_piece(d, &c, piece, checking))
                 return 0;
-            end_nb(d);
+            end_nb(d, checking);
             rest -= piece;
         }
     }
-    if (d->mode == DERIVE_REASSEMBLE)
-        end_nb(d);
+    if (mode == DERIVE_REASSEMBLE)
+        end_nb(d, checking);
     return 1;
+}
+
+/* The walk's copies: clones (the common case) and the other derivations. */
+static int walk_clone_check(derive *d, NET_BUFFER_LIST *orig)
+{
+    return walk(d, orig, DERIVE_CLONE, PASS_CHECK);
+}
+
+static void walk_clone_carve(derive *d, NET_BUFFER_LIST *orig)
+{
+    walk(d, orig, DERIVE_CLONE, PASS_CARVE);
+}
+
+static int walk_other(derive *d, NET_BUFFER_LIST *orig, int checking)
+{
+    if (d->mode == DERIVE_FRAGMENT)
+        return checking ? walk(d, orig, DERIVE_FRAGMENT, PASS_CHECK)
+                        : walk(d, orig, DERIVE_FRAGMENT, PASS_CARVE);
+    return checking ? walk(d, orig, DERIVE_REASSEMBLE, PASS_CHECK)
+                    : walk(d, orig, DERIVE_REASSEMBLE, PASS_CARVE);
 }
 
 /* FNV-1a over the NB list and each NB's MDL chain: the shape a derived NBL's
@@ -397,18 +455,17 @@ static ndisemu_pool *resolve_pools(ndisemu_kernel *k, void *nbl_pool, void *nb_p
 static NET_BUFFER_LIST *start_nbl(derive *d, ndisemu_pool *pool, ndisemu_pool *nb_pool,
                                   uint64_t zero)
 {
-    ndisemu_rec *r = ndisemu_alloc(d->k, d->bytes, NDISEMU_KIND_NBL,
-                                   pool->tag ? pool->tag : CLONE_TAG, NULL, zero);
+    ndisemu_rec *r = ndisemu_alloc_composite(d->k, d->bytes, NDISEMU_NBL_BYTES,
+                                             NDISEMU_KIND_NBL,
+                                             pool->tag ? pool->tag : CLONE_TAG, NULL, zero);
     NET_BUFFER_LIST *nbl;
     if (!r)
         return NULL;
     nbl = ndisemu_rec_payload(d->k, r);
-    ndisemu_rec_set_size(d->k, r, NDISEMU_NBL_BYTES);
     d->rec = r;
     d->pinning = d->k->verifier;
     d->at = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
     d->nb_link = &nbl->FirstNetBuffer;
-    d->carving = 1;
     d->nbs = 0;
     d->rec->origin = d->origin;
     d->rec->u.nbl.pool = pool;
@@ -445,14 +502,17 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
     d->nbs = 0;
     d->nb_budget = d->k->stats.live[NDISEMU_KIND_NB];
     d->mdl_budget = d->k->stats.live[NDISEMU_KIND_MDL];
-    d->checking = 1;
-    if (!walk(d, orig))                /* pass 1: check and size */
+    /* pass 1: check and size */
+    if (!(d->mode == DERIVE_CLONE ? walk_clone_check(d, orig) : walk_other(d, orig, 1)))
         return NDISEMU_BUGCHECK;
-    d->checking = 0;
     nbl = start_nbl(d, pool, nbp, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     if (!nbl)
         return ndisemu_alloc_rc(d->k);
-    walk(d, orig);                     /* pass 2: carve and fill */
+    /* pass 2: carve and fill */
+    if (d->mode == DERIVE_CLONE)
+        walk_clone_carve(d, orig);
+    else
+        walk_other(d, orig, 0);
     finish_nbl(d, nbl, pool, nbp);
     ndisemu_trace_derived(d->k, nbl, orig, d->origin,
                           d->mode == DERIVE_CLONE ? (d->original_mdls ?

@@ -228,6 +228,11 @@ static inline int ndisemu_is_inner(const ndisemu_rec *r)
  * list. */
 ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                            ndisemu_pool *pool, uint64_t zero);
+/* The same for a block that holds inner objects after its own object of
+ * `own` bytes (the size its record and header give). */
+ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t own,
+                                     uint16_t kind, uint32_t tag, ndisemu_pool *pool,
+                                     uint64_t zero);
 /* Carves an inner object inside a composite block at *cursor: its record. */
 ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *block, uint8_t **cursor,
                            uint64_t size, uint16_t kind, uint32_t tag);
@@ -246,9 +251,6 @@ static inline int ndisemu_alloc_rc(ndisemu_kernel *k)
 {
     return k->alloc_refused ? NDISEMU_BUGCHECK : NDISEMU_NO_MEMORY;
 }
-/* Sets the payload size of a block that holds inner objects after its own
- * object (the inner objects are carved from `size` on). */
-void ndisemu_rec_set_size(ndisemu_kernel *k, ndisemu_rec *r, uint32_t size);
 /* Marks the block holding record r as one whose free must look closer. */
 void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r);
 /* Returns a block to its lookaside/free list (or, for a VERIFY pool, to its

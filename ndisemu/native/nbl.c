@@ -48,12 +48,12 @@ static NET_BUFFER_LIST *carve_nbl(ndisemu_kernel *k, ndisemu_pool *pool, uint16_
      * backfill (Offset). */
     if (context_bytes < pool->context_size)
         context_bytes = pool->context_size;
-    r = ndisemu_alloc(k, ndisemu_nbl_object_bytes(pool, context_bytes), NDISEMU_KIND_NBL,
-                      pool->tag, pool, UINT64_MAX);
+    r = ndisemu_alloc_composite(k, ndisemu_nbl_object_bytes(pool, context_bytes),
+                                NDISEMU_NBL_BYTES, NDISEMU_KIND_NBL, pool->tag, pool,
+                                UINT64_MAX);
     if (!r)
         return NULL;
     nbl = ndisemu_rec_payload(k, r);
-    ndisemu_rec_set_size(k, r, NDISEMU_NBL_BYTES);
     cursor = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
     r->origin = origin;
     r->u.nbl.pool = pool;

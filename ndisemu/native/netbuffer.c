@@ -76,14 +76,14 @@ void ndisemu_nb_fill(NET_BUFFER *nb, MDL *chain, uint32_t data_offset, uint64_t 
 
 static NET_BUFFER *carve_nb(ndisemu_kernel *k, ndisemu_pool *pool, uint32_t origin)
 {
-    ndisemu_rec *r = ndisemu_alloc(k, ndisemu_nb_object_bytes(pool->data_size), NDISEMU_KIND_NB,
-                                   pool->tag, pool, UINT64_MAX);
+    ndisemu_rec *r = ndisemu_alloc_composite(k, ndisemu_nb_object_bytes(pool->data_size),
+                                             NDISEMU_NB_BYTES, NDISEMU_KIND_NB, pool->tag,
+                                             pool, UINT64_MAX);
     NET_BUFFER *nb;
     uint8_t *cursor;
     if (!r)
         return NULL;
     nb = ndisemu_rec_payload(k, r);
-    ndisemu_rec_set_size(k, r, NDISEMU_NB_BYTES);
     cursor = (uint8_t *)nb + ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN);
     nb->NdisPoolHandle = pool->handle;
     r->origin = origin;

@@ -540,7 +540,7 @@ ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t 
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
-    ndisemu_trace_allocated(k, r, 0);
+    ndisemu_trace_allocated(k, r, NULL);
     return r;
 }
 
@@ -581,8 +581,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
         r->pinned_by = 0;
         r->mark = 0;
         r->freed_by = NULL;
-        memset(&r->u, 0, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
-                             ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
+        memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
         r->size = (uint32_t)size;
         r->kind = kind;
         r->state = NDISEMU_STATE_LIVE;
@@ -594,8 +593,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
             imprint(k, r, (uint32_t)(offset - outer->offset));
     } else {
         /* The per-kind part of an inner object (NB, MDL, data, context) is small. */
-        r = new_rec(k, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
-                           ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
+        r = new_rec(k, NDISEMU_INNER_PRIVATE);
         r->offset = offset;
         r->block = outer->id;
         r->next = outer->next;
@@ -617,7 +615,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
         memset(payload + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
         arm_guard(k, r);
     }
-    ndisemu_trace_allocated(k, r, ndisemu_display_of(k, ndisemu_rec_payload(k, outer)));
+    ndisemu_trace_allocated(k, r, outer);
     return r;
 }
 
@@ -635,10 +633,23 @@ void ndisemu_block_free(ndisemu_kernel *k, void *payload, ndisemu_pool *pool)
         ndisemu_free_rec(k, r, pool);
 }
 
+/* FREED events of a block and of its live inner objects, in chain order. */
+static void trace_freed(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    uint64_t shown = ndisemu_display_of(k, ndisemu_rec_payload(k, r));
+    uint32_t id;
+    ndisemu_trace_record(k, r, NDISEMU_TRACE_FREED, 0, 0, 0);
+    for (id = r->next; id; id = ndisemu_rec_at(k, id)->next) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->state == NDISEMU_STATE_LIVE)
+            ndisemu_trace_record(k, inner, NDISEMU_TRACE_FREED, shown, 0, 0);
+    }
+}
+
 void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
 {
     uint8_t *payload = ndisemu_rec_payload(k, r);
-    ndisemu_rec *inner;
+    const char *call = k->call;
     uint32_t id;
     ndisemu_ids *list;
 
@@ -646,22 +657,22 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
         return;                       /* callers check first; never free twice */
     k->stats.live[r->kind]--;
     k->stats.bytes_live -= r->span;
-    ndisemu_trace(k, r, NDISEMU_TRACE_FREED, 0, 0, 0);
+    if (k->trace_on)
+        trace_freed(k, r);
     /* Inner objects (context, NB, MDL, data of a composite block) die with
      * it: a stale pointer to one of them is caught by its record. */
-    for (id = r->next; id; id = inner->next) {
-        inner = ndisemu_rec_at(k, id);
-        if (inner->state == NDISEMU_STATE_LIVE) {
+    for (id = r->next; id;) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->state == NDISEMU_STATE_LIVE)
             k->stats.live[inner->kind]--;
-            ndisemu_trace(k, inner, NDISEMU_TRACE_FREED, ndisemu_display_of(k, payload), 0, 0);
-        }
         inner->state = NDISEMU_STATE_FREE;
-        inner->freed_by = k->call;
+        inner->freed_by = call;
+        id = inner->next;
     }
     if (r->kind == NDISEMU_KIND_NBL)
         ndisemu_nbl_private_release(k, r);
     r->state = NDISEMU_STATE_FREE;
-    r->freed_by = k->call;
+    r->freed_by = call;
     r->flags = 0;
     imprint_state(k, r);
     if (k->verifier) {
@@ -670,9 +681,11 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
         r->flags |= NDISEMU_REC_POISONED;
     }
     POISON(k, payload, r->span - NDISEMU_HEADER);
-    if (pool && (pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
+    if (!pool)
+        list = free_list(k, r->span);
+    else if (pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY)
         list = &pool->quarantine;     /* never reused: use after free stays visible */
-    else if (pool && ndisemu_block_span(pool->object_bytes) == r->span)
+    else if (ndisemu_block_span(pool->object_bytes) == r->span)
         list = &pool->lookaside;
     else
         list = free_list(k, r->span);

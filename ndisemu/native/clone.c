@@ -110,10 +110,10 @@ static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 #define INLINE static inline __attribute__((always_inline))
 #define COLD static __attribute__((noinline, cold))
 
-COLD int chain_bug(derive *d, MDL *next)
+COLD int chain_bug(ndisemu_kernel *k, NET_BUFFER *src, MDL *next)
 {
-    return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                            NDISEMU_KIND_NB, d->src,
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                            NDISEMU_KIND_NB, src,
                             next ? "MDL chain loops back on itself"
                                  : "DataLength: more bytes than the chain holds from "
                                    "CurrentMdl");
@@ -130,7 +130,7 @@ INLINE int step(derive *d, cursor *c, MDL *next, const int checking)
         return 1;
     if (!next || --d->mdl_budget < 0 || !ndisemu_check_object(d->k, next, NDISEMU_KIND_MDL)) {
         if (!next || d->mdl_budget < 0)
-            chain_bug(d, next);
+            chain_bug(d->k, d->src, next);
         return 0;
     }
     return 1;
@@ -172,7 +172,9 @@ INLINE void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t i
  * clone's data buffers, which its copy fills at once. */
 INLINE ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
 {
-    return ndisemu_inner(d->k, d->rec, &d->at, size, kind, CLONE_TAG);
+    ndisemu_rec *r = ndisemu_inner_again(d->k, d->rec, d->at, size, kind, CLONE_TAG);
+    d->at += ndisemu_inner_span(size);
+    return r;
 }
 
 /* The next inner object, zeroed.  A derived block is allocated with only
@@ -262,18 +264,18 @@ INLINE int add_piece(derive *d, cursor *c, uint64_t length, const int checking)
     return 1;
 }
 
-COLD int nb_loop_bug(derive *d)
+COLD int nb_loop_bug(ndisemu_kernel *k, NET_BUFFER_LIST *orig)
 {
-    return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                            NDISEMU_KIND_NBL, d->orig, "NET_BUFFER list loops back on itself");
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                            NDISEMU_KIND_NBL, orig, "NET_BUFFER list loops back on itself");
 }
 
-COLD int current_mdl_bug(derive *d, NET_BUFFER *src)
+COLD int current_mdl_bug(ndisemu_kernel *k, NET_BUFFER *src)
 {
     if (!src->CurrentMdl)
-        return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
                                 NDISEMU_KIND_NB, src, "CurrentMdl: NULL with a DataLength");
-    return ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
                             src->CurrentMdlOffset, src->CurrentMdl->ByteCount, NDISEMU_KIND_NB,
                             src, "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
 }
@@ -287,7 +289,7 @@ INLINE int enter_source(derive *d, NET_BUFFER *src)
     ndisemu_kernel *k = d->k;
     d->src = src;
     if (--d->nb_budget < 0) {
-        nb_loop_bug(d);
+        nb_loop_bug(k, d->orig);
         return 0;
     }
     if (k->verifier ? ndisemu_check_nb(k, src) != NDISEMU_OK
@@ -296,13 +298,13 @@ INLINE int enter_source(derive *d, NET_BUFFER *src)
     if (d->original_mdls || !src->DataLength)
         return 1;
     if (!src->CurrentMdl) {
-        current_mdl_bug(d, src);
+        current_mdl_bug(k, src);
         return 0;
     }
     if (!ndisemu_check_object(k, src->CurrentMdl, NDISEMU_KIND_MDL))
         return 0;
     if (src->CurrentMdlOffset > src->CurrentMdl->ByteCount) {
-        current_mdl_bug(d, src);
+        current_mdl_bug(k, src);
         return 0;
     }
     return 1;
@@ -332,13 +334,13 @@ INLINE void end_nb(derive *d, const int checking)
 /* A clone that shares the original's MDLs: they and the buffers they
  * describe must outlive it.  Pass 1 checked the chain (under the verifier,
  * the only time pins are taken). */
-static void pin_chain(derive *d, MDL *m)
+static void pin_chain(ndisemu_kernel *k, ndisemu_rec *nbl, MDL *m)
 {
     for (; m; m = m->Next) {
-        uint32_t block = ndisemu_rec_of(d->k, m)->u.mdl.described;
-        ndisemu_pin(d->k, d->rec, NULL, ndisemu_rec_of(d->k, m));
+        uint32_t block = ndisemu_rec_of(k, m)->u.mdl.described;
+        ndisemu_pin(k, nbl, NULL, ndisemu_rec_of(k, m));
         if (block)
-            ndisemu_pin(d->k, d->rec, NULL, ndisemu_rec_at(d->k, block));
+            ndisemu_pin(k, nbl, NULL, ndisemu_rec_at(k, block));
     }
 }
 
@@ -357,27 +359,6 @@ INLINE int walk(derive *d, NET_BUFFER_LIST *orig, const int mode, const int chec
             return 0;
         c.mdl = src->CurrentMdl;
         c.in = src->CurrentMdlOffset;
-        if (mode == DERIVE_CLONE) {
-            begin_nb(d, checking);
-            if (d->original_mdls) {
-                if (!checking) {
-                    /* [UNSPEC] The clone shares the original's chain and keeps
-                     * its DataOffset, so it starts at the original's data. */
-                    if (d->pinning)
-                        pin_chain(d, src->MdlChain);
-                    d->nb->MdlChain = src->MdlChain;
-                    d->nb->CurrentMdl = src->CurrentMdl;
-                    d->nb->CurrentMdlOffset = src->CurrentMdlOffset;
-                    d->nb->DataOffset = src->DataOffset;
-                    d->nb->DataLength = src->DataLength;
-                }
-                continue;
-            }
-            if (!add_piece(d, &c, src->DataLength, checking))
-                return 0;
-            end_nb(d, checking);
-            continue;
-        }
         if (src->DataLength <= d->start)
             continue;                  /* [UNSPEC] nothing left past StartOffset */
         if (!skip(d, &c, d->start, checking))
@@ -402,18 +383,8 @@ INLINE int walk(derive *d, NET_BUFFER_LIST *orig, const int mode, const int chec
     return 1;
 }
 
-/* The walk's copies: clones (the common case) and the other derivations. */
-static int walk_clone_check(derive *d, NET_BUFFER_LIST *orig)
-{
-    return walk(d, orig, DERIVE_CLONE, PASS_CHECK);
-}
-
-static void walk_clone_carve(derive *d, NET_BUFFER_LIST *orig)
-{
-    walk(d, orig, DERIVE_CLONE, PASS_CARVE);
-}
-
-static int walk_other(derive *d, NET_BUFFER_LIST *orig, int checking)
+/* The walk's copies, one per derivation and pass. */
+static int walk_pass(derive *d, NET_BUFFER_LIST *orig, int checking)
 {
     if (d->mode == DERIVE_FRAGMENT)
         return checking ? walk(d, orig, DERIVE_FRAGMENT, PASS_CHECK)
@@ -503,21 +474,15 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
     d->nb_budget = d->k->stats.live[NDISEMU_KIND_NB];
     d->mdl_budget = d->k->stats.live[NDISEMU_KIND_MDL];
     /* pass 1: check and size */
-    if (!(d->mode == DERIVE_CLONE ? walk_clone_check(d, orig) : walk_other(d, orig, 1)))
+    if (!walk_pass(d, orig, 1))
         return NDISEMU_BUGCHECK;
     nbl = start_nbl(d, pool, nbp, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     if (!nbl)
         return ndisemu_alloc_rc(d->k);
     /* pass 2: carve and fill */
-    if (d->mode == DERIVE_CLONE)
-        walk_clone_carve(d, orig);
-    else
-        walk_other(d, orig, 0);
+    walk_pass(d, orig, 0);
     finish_nbl(d, nbl, pool, nbp);
-    ndisemu_trace_derived(d->k, nbl, orig, d->origin,
-                          d->mode == DERIVE_CLONE ? (d->original_mdls ?
-                                                     NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS : 0)
-                                                  : d->delta);
+    ndisemu_trace_derived(d->k, nbl, orig, d->origin, d->delta);
     *out = nbl;
     return NDISEMU_OK;
 }
@@ -541,12 +506,162 @@ static void adopt(derive *d, NET_BUFFER_LIST *child, NET_BUFFER_LIST *parent)
     parent->ChildRefCount++;
 }
 
+/* ---- clones ---------------------------------------------------------------- */
+/*
+ * The clone is the derivation a driver makes per packet, so it has a path
+ * of its own, with the walk's state in locals: the checking pass (every NB
+ * and every MDL the clone covers checked as a live object before a field
+ * of it is read, chains that loop stopped, and under the verifier each
+ * source NB's full consistency check) sizes the block; the carving pass
+ * fills it over the same, already checked, objects.  A block reused whole
+ * for the same shape keeps its inner records and header imprints
+ * (ndisemu_inner_again), so carving it again rewrites only what a life
+ * changes.
+ */
+
+/* Pass 1: checks the source NBs and returns the block's payload bytes, 0
+ * with k->bug set on misuse.  `original_mdls`: the clone shares the NBs'
+ * chains, so only the NBs themselves are needed. */
+static uint64_t clone_check(ndisemu_kernel *k, NET_BUFFER_LIST *orig, int original_mdls,
+                            uint32_t *nbs)
+{
+    int64_t nb_budget = k->stats.live[NDISEMU_KIND_NB];
+    int64_t mdl_budget = k->stats.live[NDISEMU_KIND_MDL];
+    uint64_t bytes = ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
+    uint32_t count = 0;
+    NET_BUFFER *src;
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        uint64_t length;
+        uint32_t in;
+        MDL *m;
+        if (--nb_budget < 0) {
+            nb_loop_bug(k, orig);
+            return 0;
+        }
+        if (k->verifier ? ndisemu_check_nb(k, src) != NDISEMU_OK
+                        : !ndisemu_check_object(k, src, NDISEMU_KIND_NB))
+            return 0;
+        count++;
+        bytes += ndisemu_inner_span(NDISEMU_NB_BYTES);
+        if (original_mdls || !(length = src->DataLength))
+            continue;
+        m = src->CurrentMdl;
+        if (!m) {
+            current_mdl_bug(k, src);
+            return 0;
+        }
+        if (!ndisemu_check_object(k, m, NDISEMU_KIND_MDL))
+            return 0;
+        in = src->CurrentMdlOffset;
+        if (in > m->ByteCount) {
+            current_mdl_bug(k, src);
+            return 0;
+        }
+        for (;;) {                     /* a partial MDL per non-empty run */
+            uint64_t run = m->ByteCount - in;
+            if (run) {
+                uint64_t piece = run < length ? run : length;
+                bytes += ndisemu_inner_span(ndisemu_mdl_bytes(
+                    (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(m) + in, piece)));
+                length -= piece;
+                if (!length)
+                    break;
+            }
+            m = m->Next;
+            in = 0;
+            if (!m || --mdl_budget < 0 || !ndisemu_check_object(k, m, NDISEMU_KIND_MDL)) {
+                if (!m || mdl_budget < 0)
+                    chain_bug(k, src, m);
+                return 0;
+            }
+        }
+    }
+    *nbs = count;
+    return bytes;
+}
+
+/* Pass 2: carves and fills the NBs and partial MDLs from `at` on. */
+static void clone_carve(ndisemu_kernel *k, ndisemu_rec *rec, NET_BUFFER_LIST *nbl,
+                        NET_BUFFER_LIST *orig, ndisemu_pool *nbp, uint32_t origin,
+                        int original_mdls)
+{
+    uint8_t *at = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
+    NET_BUFFER **link = &nbl->FirstNetBuffer;
+    int pinning = k->verifier;
+    NET_BUFFER *src;
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        ndisemu_rec *r = ndisemu_inner_again(k, rec, at, NDISEMU_NB_BYTES, NDISEMU_KIND_NB,
+                                             CLONE_TAG);
+        NET_BUFFER *nb = (NET_BUFFER *)(at + NDISEMU_HEADER);
+        uint64_t length = src->DataLength;
+        MDL *chain = NULL, **mdl_link = &chain, *m;
+        uint32_t in;
+        memset(nb, 0, ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN));
+        at += ndisemu_inner_span(NDISEMU_NB_BYTES);
+        r->origin = origin;
+        nb->NdisPoolHandle = nbp->handle;
+        *link = nb;
+        link = &nb->Next;
+        if (original_mdls) {
+            /* [UNSPEC] The clone shares the original's chain and keeps its
+             * DataOffset, so it starts at the original's data. */
+            if (pinning)
+                pin_chain(k, rec, src->MdlChain);
+            nb->MdlChain = src->MdlChain;
+            nb->CurrentMdl = src->CurrentMdl;
+            nb->CurrentMdlOffset = src->CurrentMdlOffset;
+            nb->DataOffset = src->DataOffset;
+            nb->DataLength = src->DataLength;
+            continue;
+        }
+        m = src->CurrentMdl;
+        in = src->CurrentMdlOffset;
+        while (length) {
+            uint64_t run = m->ByteCount - in;
+            if (run) {
+                uint64_t piece = run < length ? run : length;
+                uint32_t pages = (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(m) + in, piece);
+                uint64_t size = ndisemu_mdl_bytes(pages);
+                ndisemu_rec *mr = ndisemu_inner_again(k, rec, at, size, NDISEMU_KIND_MDL,
+                                                      CLONE_TAG);
+                MDL *mdl = (MDL *)(at + NDISEMU_HEADER);
+                /* the header fields and PFNs are all written: zero the rest */
+                memset(mdl, 0, sizeof *mdl);
+                if (size & (NDISEMU_ALIGN - 1))
+                    memset((uint8_t *)mdl + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
+                at += ndisemu_inner_span(size);
+                make_partial(k, mr, m, in, (uint32_t)piece, origin);
+                if (pinning) {         /* the source's buffer must outlive this MDL */
+                    uint32_t block = ndisemu_rec_of(k, m)->u.mdl.described;
+                    ndisemu_pin(k, rec, mr, block ? ndisemu_rec_at(k, block) : NULL);
+                }
+                *mdl_link = mdl;
+                mdl_link = &mdl->Next;
+                length -= piece;
+                if (!length)
+                    break;
+            }
+            m = m->Next;
+            in = 0;
+        }
+        /* NdisAdjustNetBufferCurrentMdl's result: the first partial MDL,
+         * never empty, holds the first byte */
+        nb->MdlChain = chain;
+        nb->DataLength = src->DataLength;
+        nb->CurrentMdl = chain;
+    }
+}
+
 int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,
                       uint32_t flags, uint32_t origin, NET_BUFFER_LIST **out)
 {
-    derive d = { .k = k, .mode = DERIVE_CLONE, .origin = origin };
+    int original_mdls = (flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS) != 0;
     ndisemu_pool *pool, *nbp;
-    int rc;
+    NET_BUFFER_LIST *nbl;
+    ndisemu_nbl_private *priv;
+    ndisemu_rec *r;
+    uint64_t bytes;
+    uint32_t nbs;
     *out = NULL;
     NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_FWPS_CLONE ? "FwpsAllocateCloneNetBufferList0"
                                                         : "NdisAllocateCloneNetBufferList");
@@ -558,17 +673,44 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
     if (origin == NDISEMU_ORIGIN_FWPS_CLONE && flags)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
                                 NDISEMU_KIND_NBL, orig, "FWPS clone flags must be 0");
-    d.original_mdls = (flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS) != 0;
     if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
         return NDISEMU_BUGCHECK;
     if (origin == NDISEMU_ORIGIN_FWPS_CLONE && check_parent_count(k, orig))
         return NDISEMU_BUGCHECK;
-    rc = derive_nbl(&d, orig, pool, nbp, out);
-    if (rc)
-        return rc;
-    d.rec->u.nbl.clone_flags = flags;
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE)
-        adopt(&d, *out, orig);
+    if (!ndisemu_check_object(k, orig, NDISEMU_KIND_NBL) ||
+        !(bytes = clone_check(k, orig, original_mdls, &nbs)))
+        return NDISEMU_BUGCHECK;
+    /* Only the NBL is zeroed here; each inner object as it is carved. */
+    r = ndisemu_alloc_composite(k, bytes, NDISEMU_NBL_BYTES, NDISEMU_KIND_NBL,
+                                pool->tag ? pool->tag : CLONE_TAG, NULL,
+                                ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
+    if (!r)
+        return ndisemu_alloc_rc(k);
+    nbl = ndisemu_rec_payload(k, r);
+    r->origin = origin;
+    priv = &r->u.nbl;
+    priv->pool = pool;
+    priv->nb_pool = nbp;
+    priv->nb_count = nbs;
+    priv->clone_flags = flags;
+    nbl->NdisPoolHandle = pool->handle;
+    nbl->NetBufferListInfo[NetBufferListProtocolId] = (void *)(uintptr_t)pool->protocol_id;
+    clone_carve(k, r, nbl, orig, nbp, origin, original_mdls);
+    if (k->verifier)
+        priv->snapshot = shape_hash(nbl);
+    pool->live++;
+    pool->allocated++;
+    nbp->live += nbs;
+    nbp->allocated += nbs;
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE) {
+        /* Unlike the NDIS calls, the FWPS clone links the child to its parent. */
+        nbl->ParentNetBufferList = orig;
+        priv->parent = orig;
+        orig->ChildRefCount++;
+    }
+    ndisemu_trace_derived(k, nbl, orig, origin, original_mdls
+                                                ? NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS : 0);
+    *out = nbl;
     return NDISEMU_OK;
 }
 
@@ -634,12 +776,10 @@ int ndisemu_reassemble_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, void *pool_
 
 /* What every derived-NBL free checks before releasing the block: the shape
  * restored (NB list and MDL chains as allocated, no retreat MDLs left). */
-static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+static int check_restored_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl,
+                               ndisemu_nbl_private *priv)
 {
-    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(k, nbl);
     NET_BUFFER *nb;
-    if (!k->verifier || !priv->snapshot)
-        return NDISEMU_OK;
     if (ndisemu_check_nbl(k, nbl))
         return NDISEMU_BUGCHECK;
     for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next)
@@ -654,6 +794,13 @@ static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
                                 "NB list or MDL chains changed since allocation and not "
                                 "restored before the free");
     return NDISEMU_OK;
+}
+
+static inline int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, ndisemu_rec *r)
+{
+    if (!k->verifier || !r->u.nbl.snapshot)
+        return NDISEMU_OK;
+    return check_restored_slow(k, nbl, &r->u.nbl);
 }
 
 static void release(ndisemu_kernel *k, ndisemu_rec *r)
@@ -673,7 +820,7 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
                                                         : "NdisFreeCloneNetBufferList");
     if (origin == NDISEMU_ORIGIN_FWPS_CLONE && r && r->origin == NDISEMU_ORIGIN_DEEP_CLONE)
         origin = NDISEMU_ORIGIN_DEEP_CLONE;   /* one free call for both FWPS clones */
-    if (ndisemu_check_nbl_free(k, clone, origin))
+    if (!(r = ndisemu_nbl_to_free(k, clone, origin)))
         return NDISEMU_BUGCHECK;
     priv = &r->u.nbl;
     if (flags != priv->clone_flags)
@@ -693,7 +840,7 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
                                     NDISEMU_KIND_NBL, parent,
                                     "parent's ChildRefCount is already 0 (changed by hand?)");
     }
-    if (check_restored(k, clone) || ndisemu_check_release(k, r))
+    if (check_restored(k, clone, r) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
     if (parent) {
@@ -710,15 +857,14 @@ static int free_derived(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta,
 {
     ndisemu_nbl_private *priv;
     ndisemu_rec *r;
-    if (ndisemu_check_nbl_free(k, nbl, origin))
+    if (!(r = ndisemu_nbl_to_free(k, nbl, origin)))
         return NDISEMU_BUGCHECK;
-    r = ndisemu_rec_of(k, nbl);
     priv = &r->u.nbl;
     if (delta != priv->delta)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, delta,
                                 priv->delta, NDISEMU_KIND_NBL, nbl,
                                 "DataOffsetDelta differs from the one given at allocation");
-    if (check_restored(k, nbl) || ndisemu_check_release(k, r))
+    if (check_restored(k, nbl, r) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     release(k, r);                   /* the advance by delta is implied: all goes */
     return NDISEMU_OK;

@@ -95,6 +95,9 @@ typedef struct {
 } ndisemu_mdl_private;
 
 #define NDISEMU_CTX_NEW_BLOCK 0x10000u
+/* Bytes of the per-kind part an inner object's record uses (NB, MDL). */
+#define NDISEMU_INNER_PRIVATE (sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private) \
+                               ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private))
 
 /* The allocation record of one block or of one object inside a composite
  * block (an NBL allocated with its context, NB, MDL and data).  Records of
@@ -269,6 +272,34 @@ static inline uint64_t ndisemu_inner_span(uint64_t size)
 {
     return NDISEMU_HEADER + ndisemu_align_up(size, NDISEMU_ALIGN);
 }
+/* ndisemu_inner's common case, inline: the block, reused whole, had an
+ * object of this kind, size and tag at `at` in its last life, and its
+ * header imprint is intact (only its state changes).  Anything else, data
+ * buffers (their guard), a sanitized arena and a trace log included, goes
+ * to ndisemu_inner.  The caller moves its cursor past the object. */
+static inline ndisemu_rec *ndisemu_inner_again(ndisemu_kernel *k, ndisemu_rec *outer,
+                                               uint8_t *at, uint64_t size, uint16_t kind,
+                                               uint32_t tag)
+{
+    uint64_t offset = (uint64_t)(at - k->base);
+    ndisemu_rec *r = ndisemu_rec_at(k, k->map[offset >> NDISEMU_GRANULE_SHIFT]);
+    if (!(outer->flags & NDISEMU_REC_IMPRINTED) || r->block != outer->id ||
+        r->offset != offset || r->state != NDISEMU_STATE_FREE || r->kind != kind ||
+        r->size != size || r->tag != tag || kind == NDISEMU_KIND_DATA || k->asan || k->trace)
+        return ndisemu_inner(k, outer, &at, size, kind, tag);
+    r->origin = 0;
+    r->flags = 0;
+    r->pins = 0;
+    r->pinned_by = 0;
+    r->mark = 0;
+    r->freed_by = NULL;
+    memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
+    r->state = NDISEMU_STATE_LIVE;
+    r->call = k->call;
+    ((ndisemu_header *)(k->base + offset))->state = NDISEMU_STATE_LIVE;
+    k->stats.live[kind]++;
+    return r;
+}
 int ndisemu_should_fail(ndisemu_kernel *k);
 /* Checks a VERIFY pool's quarantine for writes after the free (0xD5). */
 int ndisemu_scan_pool_quarantine(ndisemu_kernel *k, ndisemu_pool *pool);
@@ -427,7 +458,11 @@ uint64_t ndisemu_nb_data_parts(uint32_t data_size);
  * `block` at *cursor and points `nb` at them (DataOffset 0, DataLength all). */
 void ndisemu_nb_attach_data(ndisemu_kernel *k, void *block, uint8_t **cursor,
                             NET_BUFFER *nb, uint32_t data_size, uint32_t tag);
-ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind);
+static inline ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind)
+{
+    ndisemu_rec *r = ndisemu_check_object(k, pool, kind);
+    return r ? &r->u.pool : NULL;
+}
 /* BugCheck for freeing an NB that still holds retreat-allocated MDLs. */
 int ndisemu_retreat_leak(ndisemu_kernel *k, NET_BUFFER *nb);
 /* NdisAllocateNetBufferAndNetBufferList's work, for an NBL of `origin`. */
@@ -436,11 +471,31 @@ int ndisemu_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
                        uint64_t data_length, uint32_t origin, NET_BUFFER_LIST **out);
 /* NdisFreeNetBufferList's work, for an NBL of `origin`. */
 int ndisemu_free_pool_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
-/* Checks shared by every NBL free call (see nbl.c). */
-int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
+/* Checks shared by every NBL free call: live (a freed one is a double
+ * free), the right call for its origin, no children, no references, no
+ * context left from NdisAllocateNetBufferListContext.  The record, or NULL
+ * with k->bug set.  Inline when all hold; the slow path says which not. */
+ndisemu_rec *ndisemu_nbl_to_free_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
+static inline ndisemu_rec *ndisemu_nbl_to_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl,
+                                               uint32_t origin)
+{
+    ndisemu_rec *r = k->irql <= DISPATCH_LEVEL ? ndisemu_live_rec(k, nbl, NDISEMU_KIND_NBL)
+                                               : NULL;
+    if (r && r->origin == origin && nbl->ChildRefCount == 0 && !r->u.nbl.references &&
+        !r->u.nbl.context_depth)
+        return r;
+    return ndisemu_nbl_to_free_slow(k, nbl, origin);
+}
 /* Releases what an NBL's record holds outside the arena (context stack,
  * owned and pinned lists).  Every NBL free calls it. */
-void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl);
+void ndisemu_nbl_private_release_slow(ndisemu_kernel *k, ndisemu_rec *nbl);
+static inline void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl)
+{
+    ndisemu_nbl_private *priv = &nbl->u.nbl;
+    if (priv->pins_taken || priv->owned.ids || priv->context_ops)
+        ndisemu_nbl_private_release_slow(k, nbl);
+    priv->context_depth = 0;
+}
 
 #define NDISEMU_NBL_BYTES sizeof(NET_BUFFER_LIST)
 #define NDISEMU_NB_BYTES sizeof(NET_BUFFER)
@@ -465,17 +520,18 @@ static inline void ndisemu_trace_at(ndisemu_kernel *k, const void *object, uint3
     if (k->trace_on)
         ndisemu_trace_record(k, ndisemu_rec_of(k, object), event, a0, a1, a2);
 }
-/* A new lifetime of record r (ALLOCATED; `block` the enclosing block's
- * display address for an inner object).  Tested against the log rather than
+/* A new lifetime of record r (ALLOCATED; `outer` the enclosing block's
+ * record for an inner object, else NULL).  Tested against the log rather than
  * against k->trace_on: while a log exists, even with recording off, a reused
  * record must get a new generation, or the log kept for reading would
  * credit the old object's events to the new one.  Never traced: one test. */
-void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r, uint64_t block);
+void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r,
+                                  const ndisemu_rec *outer);
 static inline void ndisemu_trace_allocated(ndisemu_kernel *k, const ndisemu_rec *r,
-                                           uint64_t block)
+                                           const ndisemu_rec *outer)
 {
     if (k->trace)
-        ndisemu_trace_allocated_slow(k, r, block);
+        ndisemu_trace_allocated_slow(k, r, outer);
 }
 /* A derived NBL: DERIVED on it, CHILD_DERIVED on its source. */
 void ndisemu_trace_derived_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, NET_BUFFER_LIST *orig,

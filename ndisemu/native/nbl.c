@@ -141,31 +141,32 @@ static const char *nbl_free_rule(uint32_t origin)
     }
 }
 
-/* Checks shared by every NBL free call: live, the right call, no children,
- * no references, no context left from NdisAllocateNetBufferListContext. */
-int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
+/* The slow path of ndisemu_nbl_to_free: which of its checks failed. */
+ndisemu_rec *ndisemu_nbl_to_free_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
 {
     ndisemu_nbl_private *priv;
     ndisemu_rec *r = ndisemu_check_free(k, nbl, NDISEMU_KIND_NBL, "NET_BUFFER_LIST freed twice");
     if (!r)
-        return NDISEMU_BUGCHECK;
+        return NULL;
     priv = &r->u.nbl;
     if (r->origin != origin)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin,
-                                origin, NDISEMU_KIND_NBL, nbl, nbl_free_rule(r->origin));
-    if (nbl->ChildRefCount != 0)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CHILDREN_OUTSTANDING,
-                                (uint64_t)(int64_t)nbl->ChildRefCount, 0, NDISEMU_KIND_NBL, nbl,
-                                "ChildRefCount is not 0: children must be freed first");
-    if (priv->references)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_REFERENCED,
-                                (uint64_t)priv->references, 0, NDISEMU_KIND_NBL, nbl,
-                                "freed while FwpsReferenceNetBufferList0 references remain");
-    if (priv->context_depth)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CONTEXT_ORDER,
-                                priv->context_depth, 0, NDISEMU_KIND_NBL, nbl,
-                                "context from NdisAllocateNetBufferListContext not freed first");
-    return NDISEMU_OK;
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin, origin,
+                         NDISEMU_KIND_NBL, nbl, nbl_free_rule(r->origin));
+    else if (nbl->ChildRefCount != 0)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CHILDREN_OUTSTANDING,
+                         (uint64_t)(int64_t)nbl->ChildRefCount, 0, NDISEMU_KIND_NBL, nbl,
+                         "ChildRefCount is not 0: children must be freed first");
+    else if (priv->references)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_REFERENCED,
+                         (uint64_t)priv->references, 0, NDISEMU_KIND_NBL, nbl,
+                         "freed while FwpsReferenceNetBufferList0 references remain");
+    else if (priv->context_depth)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CONTEXT_ORDER,
+                         priv->context_depth, 0, NDISEMU_KIND_NBL, nbl,
+                         "context from NdisAllocateNetBufferListContext not freed first");
+    else
+        return r;
+    return NULL;
 }
 
 /* The preallocated NB of a block goes with it: it must not carry retreat
@@ -189,9 +190,8 @@ static int check_inner_retreats(ndisemu_kernel *k, ndisemu_rec *block)
 int ndisemu_free_pool_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
 {
     ndisemu_rec *r;
-    if (ndisemu_check_nbl_free(k, nbl, origin))
+    if (!(r = ndisemu_nbl_to_free(k, nbl, origin)))
         return NDISEMU_BUGCHECK;
-    r = ndisemu_rec_of(k, nbl);
     if (check_inner_retreats(k, r) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     r->u.nbl.pool->live--;
@@ -205,7 +205,7 @@ int ndisemu_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     return ndisemu_free_pool_nbl(k, nbl, NDISEMU_ORIGIN_POOL);
 }
 
-void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl)
+void ndisemu_nbl_private_release_slow(ndisemu_kernel *k, ndisemu_rec *nbl)
 {
     ndisemu_nbl_private *priv = &nbl->u.nbl;
     if (priv->pins_taken)
@@ -517,9 +517,8 @@ int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     int rc = NDISEMU_OK;
 
     NDISEMU_CALL(k, "free_built");
-    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_BUILT))
+    if (!(r = ndisemu_nbl_to_free(k, nbl, NDISEMU_ORIGIN_BUILT)))
         return NDISEMU_BUGCHECK;
-    r = ndisemu_rec_of(k, nbl);
     owned = &r->u.nbl.owned;
     /* What it releases is what build_nbl recorded, however the caller has
      * relinked NBs and MDLs since: each object once, never one reached

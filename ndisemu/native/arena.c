@@ -255,7 +255,8 @@ static ndisemu_rec *new_rec(ndisemu_kernel *k, uint64_t keep)
 
 /* The header imprint in the arena: for people reading dumps, never read.
  * Headers stay poisoned for ASan; a sanitized core checks its own stores. */
-static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
+static inline __attribute__((always_inline)) void imprint(ndisemu_kernel *k,
+                                                          const ndisemu_rec *r, uint32_t outer)
 {
     ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
     UNPOISON(k, h, sizeof *h);
@@ -453,6 +454,16 @@ static ndisemu_ids *free_list(ndisemu_kernel *k, uint64_t span)
 static ndisemu_rec *take_free(ndisemu_kernel *k, ndisemu_ids *list, uint64_t span)
 {
     uint32_t i = list->count;
+    if (list != &k->large) {
+        /* a class list (or a pool's lookaside) holds one span: its last
+         * block fits */
+        ndisemu_rec *r = ndisemu_rec_at(k, list->ids[--list->count]);
+        if (k->verifier && check_poison(k, r, 1)) {
+            k->alloc_refused = 1;
+            return NULL;
+        }
+        return r;
+    }
     while (i--) {
         ndisemu_rec *r = ndisemu_rec_at(k, list->ids[i]);
         if (r->span != span)
@@ -508,7 +519,11 @@ ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t 
         same_header = r->kind == kind && r->tag == tag && r->size == own;
         if (!whole)
             release_inner(k, r);
-        memset(&r->origin, 0, sizeof *r - offsetof(ndisemu_rec, origin));
+        /* everything from origin on: the origin, then 16-byte stores */
+        _Static_assert(offsetof(ndisemu_rec, origin) == 28 && sizeof(ndisemu_rec) % 16 == 0,
+                       "ndisemu_rec: origin ends 16-aligned, records are 16-aligned");
+        r->origin = 0;
+        ndisemu_zero16((uint8_t *)r + 32, sizeof *r - 32);
         if (imprinted)
             r->flags = NDISEMU_REC_IMPRINTED;
     } else {
@@ -533,8 +548,9 @@ ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t 
     else
         imprint(k, r, 0);
     UNPOISON(k, ndisemu_rec_payload(k, r), span - NDISEMU_HEADER);
-    memset(ndisemu_rec_payload(k, r), 0,
-           zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
+    if (zero)
+        memset(ndisemu_rec_payload(k, r), 0,
+               zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
     if (guarded_kind(kind))
         arm_guard(k, r);
     k->stats.live[kind]++;
@@ -818,8 +834,21 @@ static int fits(const void *payload, uint64_t size, const void *p, uint64_t leng
 
 ndisemu_rec *ndisemu_data_containing(ndisemu_kernel *k, const void *p, uint64_t length)
 {
-    ndisemu_rec *r = ndisemu_block_containing(k, p);
+    return ndisemu_data_containing_hint(k, p, length, 0);
+}
+
+ndisemu_rec *ndisemu_data_containing_hint(ndisemu_kernel *k, const void *p, uint64_t length,
+                                          uint32_t hint)
+{
+    ndisemu_rec *r = hint ? ndisemu_rec_at(k, hint) : NULL;
     uint32_t id;
+    /* The hint holds p when it is a live block (not an inner object) whose
+     * payload runs over p: blocks never overlap, so it is the one the walk
+     * from p's chunk would find.  Anything else: that walk. */
+    if (!r || r->state != NDISEMU_STATE_LIVE || ndisemu_is_inner(r) ||
+        (uintptr_t)p < (uintptr_t)ndisemu_rec_payload(k, r) ||
+        (uintptr_t)p - (uintptr_t)(k->base + r->offset) >= r->span)
+        r = ndisemu_block_containing(k, p);
     if (!r)
         return NULL;
     /* Packet bytes may live only in data: a buffer from

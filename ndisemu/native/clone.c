@@ -596,7 +596,7 @@ static void clone_carve(ndisemu_kernel *k, ndisemu_rec *rec, NET_BUFFER_LIST *nb
         uint64_t length = src->DataLength;
         MDL *chain = NULL, **mdl_link = &chain, *m;
         uint32_t in;
-        memset(nb, 0, ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN));
+        ndisemu_zero16(nb, ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN));
         at += ndisemu_inner_span(NDISEMU_NB_BYTES);
         r->origin = origin;
         nb->NdisPoolHandle = nbp->handle;
@@ -625,15 +625,18 @@ static void clone_carve(ndisemu_kernel *k, ndisemu_rec *rec, NET_BUFFER_LIST *nb
                 ndisemu_rec *mr = ndisemu_inner_again(k, rec, at, size, NDISEMU_KIND_MDL,
                                                       CLONE_TAG);
                 MDL *mdl = (MDL *)(at + NDISEMU_HEADER);
-                /* the header fields and PFNs are all written: zero the rest */
-                memset(mdl, 0, sizeof *mdl);
+                /* the header fields and PFNs are all written: zero the rest (an
+                 * MDL is 48 bytes and PFNs 8, so the slack is 0 or 8 bytes) */
+                _Static_assert(sizeof(MDL) % 16 == 0 && sizeof(PFN_NUMBER) == 8, "MDL slack");
+                ndisemu_zero16(mdl, sizeof *mdl);
                 if (size & (NDISEMU_ALIGN - 1))
-                    memset((uint8_t *)mdl + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
+                    *(uint64_t *)((uint8_t *)mdl + size) = 0;
                 at += ndisemu_inner_span(size);
                 make_partial(k, mr, m, in, (uint32_t)piece, origin);
                 if (pinning) {         /* the source's buffer must outlive this MDL */
                     uint32_t block = ndisemu_rec_of(k, m)->u.mdl.described;
                     ndisemu_pin(k, rec, mr, block ? ndisemu_rec_at(k, block) : NULL);
+                    mr->u.mdl.described = block;    /* where the next check looks first */
                 }
                 *mdl_link = mdl;
                 mdl_link = &mdl->Next;
@@ -680,13 +683,14 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
     if (!ndisemu_check_object(k, orig, NDISEMU_KIND_NBL) ||
         !(bytes = clone_check(k, orig, original_mdls, &nbs)))
         return NDISEMU_BUGCHECK;
-    /* Only the NBL is zeroed here; each inner object as it is carved. */
+    /* Nothing is zeroed by the allocation: the NBL here, each inner object
+     * as it is carved (a constant-size memset stays inline). */
     r = ndisemu_alloc_composite(k, bytes, NDISEMU_NBL_BYTES, NDISEMU_KIND_NBL,
-                                pool->tag ? pool->tag : CLONE_TAG, NULL,
-                                ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
+                                pool->tag ? pool->tag : CLONE_TAG, NULL, 0);
     if (!r)
         return ndisemu_alloc_rc(k);
     nbl = ndisemu_rec_payload(k, r);
+    ndisemu_zero16(nbl, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     r->origin = origin;
     priv = &r->u.nbl;
     priv->pool = pool;
@@ -815,10 +819,11 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
 {
     ndisemu_nbl_private *priv;
     NET_BUFFER_LIST *parent = NULL;
-    ndisemu_rec *r = ndisemu_live_rec(k, clone, NDISEMU_KIND_NBL);
+    ndisemu_rec *r;
     NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_FWPS_CLONE ? "FwpsFreeCloneNetBufferList0"
                                                         : "NdisFreeCloneNetBufferList");
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && r && r->origin == NDISEMU_ORIGIN_DEEP_CLONE)
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && (r = ndisemu_live_rec(k, clone, NDISEMU_KIND_NBL)) &&
+        r->origin == NDISEMU_ORIGIN_DEEP_CLONE)
         origin = NDISEMU_ORIGIN_DEEP_CLONE;   /* one free call for both FWPS clones */
     if (!(r = ndisemu_nbl_to_free(k, clone, origin)))
         return NDISEMU_BUGCHECK;

@@ -125,10 +125,10 @@ void ndisemu_unpin_all(ndisemu_kernel *k, ndisemu_rec *nbl)
 int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
 {
     int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_MDL];
-    ndisemu_rec *data;
+    ndisemu_rec *data, *rec;
     MDL *m;
     for (m = chain; m; m = m->Next) {
-        if (!ndisemu_check_object(k, m, NDISEMU_KIND_MDL)) {
+        if (!(rec = ndisemu_check_object(k, m, NDISEMU_KIND_MDL))) {
             /* report against the owner's chain, keep the MDL as P3 */
             uint64_t bad = ndisemu_display(k, m);
             if (owner) {
@@ -144,11 +144,12 @@ int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
             return -1;
         }
         if (!m->ByteCount) {
-            ndisemu_rec_of(k, m)->u.mdl.described = 0;
+            rec->u.mdl.described = 0;
             continue;
         }
-        data = ndisemu_data_containing(k, ndisemu_mdl_va(m), m->ByteCount);
-        ndisemu_rec_of(k, m)->u.mdl.described = data ? data->block : 0;
+        data = ndisemu_data_containing_hint(k, ndisemu_mdl_va(m), m->ByteCount,
+                                            rec->u.mdl.described);
+        rec->u.mdl.described = data ? data->block : 0;
         if (!data) {
             ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
                              ndisemu_display(k, ndisemu_mdl_va(m)), m->ByteCount,

@@ -144,6 +144,9 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         if self._k == ffi.NULL:
             raise MemoryError("cannot create the kernel's tables")
         self._bug = lib.ndisemu_last_bug(self._k)
+        # Blocks freed so far (a uint64 the core keeps), as a one-item
+        # memoryview (the quickest read from Python): checked views compare it.
+        self._frees = memoryview(ffi.buffer(lib.ndisemu_free_count(self._k), 8)).cast("Q")
         self.verifier = verifier
         lib.ndisemu_inject_failures(self._k, 0.0, seed)
         # One out-parameter buffer per pointer type, reused by every call.

@@ -197,6 +197,11 @@ void ndisemu_get_stats(ndisemu_kernel *k, ndisemu_stats *out)
     out->arena_used = k->top;
 }
 
+const uint64_t *ndisemu_free_count(ndisemu_kernel *k)
+{
+    return &k->frees;
+}
+
 uint64_t ndisemu_display(ndisemu_kernel *k, const void *p)
 {
     return p ? ndisemu_display_of(k, p) : 0;   /* outside the arena: shown as it is */
@@ -551,6 +556,8 @@ ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t 
     if (zero)
         memset(ndisemu_rec_payload(k, r), 0,
                zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
+    if (zero < size && own == size)    /* a plain block the caller fills: its slack */
+        memset((uint8_t *)ndisemu_rec_payload(k, r) + size, 0, span - NDISEMU_HEADER - size);
     if (guarded_kind(kind))
         arm_guard(k, r);
     k->stats.live[kind]++;
@@ -671,6 +678,7 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
 
     if (r->state != NDISEMU_STATE_LIVE || ndisemu_is_inner(r))
         return;                       /* callers check first; never free twice */
+    k->frees++;                       /* the one place an object stops being live */
     k->stats.live[r->kind]--;
     k->stats.bytes_live -= r->span;
     if (k->trace_on)

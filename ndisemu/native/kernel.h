@@ -166,6 +166,8 @@ struct ndisemu_kernel {
     uint32_t info_slots[2][32];      /* NdisCopySend/ReceiveNetBufferListInfo slots */
     uint32_t info_count[2];
     int asan;                        /* the arena is poisoned for sanitized drivers */
+    uint64_t frees;                  /* blocks freed so far: an object live when this
+                                        last read the same is live still */
     int trace_on;                    /* record events (trace.c): checked inline */
     struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };
@@ -258,7 +260,8 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool);
 void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                           ndisemu_pool *pool);
 /* The same, with the payload zeroed only up to `zero` bytes (a caller that
- * overwrites the rest, as the deep clone's copy does, saves the fill). */
+ * overwrites the rest, as build_nbl's copy does, saves the fill); the slack
+ * past `size` is zeroed (or guarded) all the same. */
 void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                              ndisemu_pool *pool, uint64_t zero);
 /* What a call returns when an allocation came back NULL: NDISEMU_BUGCHECK if

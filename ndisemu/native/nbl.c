@@ -354,7 +354,9 @@ static int build_chain(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const uint8_t *p
         uint64_t i;
         if (piece > total - done)
             piece = total - done;
-        data = ndisemu_block_alloc(k, piece, NDISEMU_KIND_DATA, BUILT_TAG, NULL);
+        /* only the slack past `piece` is zeroed (or guarded): the pattern
+         * and the payload fill the rest (below) */
+        data = ndisemu_block_alloc_ex(k, piece, NDISEMU_KIND_DATA, BUILT_TAG, NULL, 0);
         mdl = data ? ndisemu_block_alloc(k, ndisemu_mdl_bytes(
                                              (uint32_t)ndisemu_span_pages(data, piece)),
                                          NDISEMU_KIND_MDL, BUILT_TAG, NULL) : NULL;
@@ -374,11 +376,11 @@ static int build_chain(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const uint8_t *p
         r->origin = NDISEMU_ORIGIN_BUILT;
         r->u.mdl.length = (uint32_t)piece;
         r->u.mdl.buffer = ndisemu_rec_of(k, data)->id;
-        for (i = 0; i < piece; i++) {
-            uint64_t at = done + i;
-            /* backfill gets a non-zero pattern, the rest is the payload */
-            data[i] = at < data_offset ? (uint8_t)(0xB0 | (at & 0x0F)) : payload[at - data_offset];
-        }
+        /* backfill gets a non-zero pattern, the rest is the payload */
+        for (i = 0; i < piece && done + i < data_offset; i++)
+            data[i] = (uint8_t)(0xB0 | ((done + i) & 0x0F));
+        if (i < piece)
+            memcpy(data + i, payload + (done + i - data_offset), piece - i);
         *link = mdl;
         link = &mdl->Next;
         done += piece;
@@ -466,6 +468,34 @@ fail:
         release_built(k, ndisemu_rec_of(k, nbl), &none);
     }
     return rc;
+}
+
+NET_BUFFER_LIST *ndisemu_build_nbl_flat(ndisemu_kernel *k, void *pool, void *nb_pool,
+                                        uint32_t count, const uint8_t *data,
+                                        const uint64_t *lengths, uint64_t length,
+                                        const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
+                                        uint32_t data_offset)
+{
+    const uint8_t *stack[16], **payloads = stack;
+    uint64_t at = 0;
+    NET_BUFFER_LIST *nbl = NULL;
+    uint32_t i;
+    if (!lengths)
+        lengths = &length;             /* one payload */
+    if (count > sizeof stack / sizeof *stack &&
+        !(payloads = malloc(count * sizeof *payloads))) {
+        k->last_rc = NDISEMU_NO_MEMORY;
+        return NULL;
+    }
+    for (i = 0; i < count; i++) {
+        payloads[i] = data + at;
+        at += lengths[i];
+    }
+    k->last_rc = ndisemu_build_nbl(k, pool, nb_pool, count, payloads, lengths, mdl_sizes,
+                                   n_mdl_sizes, data_offset, &nbl);
+    if (payloads != stack)
+        free(payloads);
+    return nbl;
 }
 
 /* Adds the default-allocator retreat MDLs found on one NB's chain to the

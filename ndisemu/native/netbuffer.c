@@ -212,3 +212,31 @@ int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t
     ndisemu_chain_copy_out(mdl, in_mdl, length, out);
     return NDISEMU_OK;
 }
+
+int ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint8_t *out, uint64_t capacity,
+                      uint64_t *lengths, uint64_t max_nbs, uint64_t *sizes)
+{
+    uint64_t count = 0, total = 0, at = 0, i = 0;
+    NET_BUFFER *nb;
+    /* the full consistency check: every NB, chain and described range */
+    if (ndisemu_check_nbl(k, nbl))
+        return NDISEMU_BUGCHECK;
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next) {
+        count++;
+        total += nb->DataLength;
+    }
+    sizes[0] = count;
+    sizes[1] = total;
+    if (count > max_nbs || total > capacity)
+        return NDISEMU_OK;             /* the caller grows its buffers and asks again */
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next, i++) {
+        lengths[i] = nb->DataLength;
+        if (nb->DataLength) {
+            MDL *mdl;
+            uint32_t in_mdl;
+            ndisemu_chain_locate(nb->MdlChain, nb->DataOffset, &mdl, &in_mdl);
+            at += ndisemu_chain_copy_out(mdl, in_mdl, nb->DataLength, out + at);
+        }
+    }
+    return NDISEMU_OK;
+}

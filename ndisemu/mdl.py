@@ -25,7 +25,7 @@ from ndisemu._args import boolean, pointer_arg, uint
 from ndisemu._args import opt as _p
 from ndisemu._native import ffi, lib
 from ndisemu.constants import for_version
-from ndisemu.nbl import scratch
+from ndisemu.nbl import Scratch
 
 _C = for_version()
 MAX_IO_MDL_LENGTH = (1 << 32) - 0x1000   # 4 GB - PAGE_SIZE since Windows 7
@@ -177,9 +177,10 @@ class MdlCalls:
             # no such range lies in the arena: the core only names the first bad byte
             self._check("read", lib.ndisemu_read(self._k, address, n, ffi.NULL))
         # Into the Kernel's reusable buffer (nbl_bytes's) when the bytes fit it.
-        out = self.__dict__.get("_nbl_bytes_out")
-        if out is None or n > out.capacity:
-            out = scratch(self, n)
+        out = self._scratch
+        if n > out.capacity:
+            out = Scratch.grown(self, n)
+            self._scratch.register(self)          # read passes its buffer itself
         if lib.ndisemu_read(self._k, address, n, out.data):
             raise self._raise("read")
         return out.view[0:n]

@@ -159,26 +159,30 @@ class NblCalls:
 
     def nbl_bytes(self, nbl: Any) -> list[bytes]:
         """The used data of every NB of `nbl`, in order."""
-        out = self.__dict__.get("_nbl_bytes_out") or scratch(self, 64 << 10)
-        while True:
+        try:
+            count = _nbl_bytes(self._k, nbl or NULL)
+        except TypeError:           # a view: see opt()
+            count = _nbl_bytes(self._k, _p(nbl))
+        if count == 1:              # the common case, kept short
+            out = self._scratch
+            return [out.view[0:out.lens[0]]]
+        return self._nbl_bytes_more(nbl, count)
+
+    def _nbl_bytes_more(self, nbl: Any, count: int) -> list[bytes]:
+        """nbl_bytes past its first native call: a bug check, buffers too
+        small (grown for the call, then asked again), or not one NB."""
+        out = self._scratch
+        if count == lib.NDISEMU_NO_MEMORY:
+            out = Scratch.grown(self, out.lens[1], out.lens[0])
             try:
-                rc = lib.ndisemu_nbl_bytes(self._k, nbl or NULL, out.data, out.capacity,
-                                           out.lengths, out.max_nbs, out.sizes)
-            except TypeError:       # a view: see opt()
-                rc = lib.ndisemu_nbl_bytes(self._k, _p(nbl), out.data, out.capacity,
-                                           out.lengths, out.max_nbs, out.sizes)
-            if rc:
-                raise self._raise("nbl_bytes")
-            count, total = out.sizes[0], out.sizes[1]
-            if count <= out.max_nbs and total <= out.capacity:
-                break
-            out = scratch(self, total, count)   # more than the buffers hold: again
-        view = out.view
-        if count == 1:
-            return [view[0:total]]
-        result, at, lengths = [], 0, out.lengths
+                count = lib.ndisemu_nbl_bytes(self._k, _p(nbl))
+            finally:
+                self._scratch.register(self)        # the Kernel's own again
+        if count < 0:
+            raise self._raise("nbl_bytes")
+        result, at, view, lens = [], 0, out.view, out.lens
         for i in range(count):
-            end = at + lengths[i]
+            end = at + lens[i]
             result.append(view[at:end])
             at = end
         return result
@@ -195,35 +199,42 @@ def _payload(payload: Any, i: int) -> bytes:
     return bytes(payload)
 
 
-class _BytesOut:
-    """nbl_bytes's buffers, kept by the Kernel and grown when an NBL needs
-    more: the data, the NB lengths, and the counts the core reports."""
+_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+_nbl_bytes = lib.ndisemu_nbl_bytes
 
-    __slots__ = ("capacity", "max_nbs", "data", "view", "lengths", "sizes")
-
-    def __init__(self, max_nbs: int = 64, capacity: int = 64 << 10):
-        self.capacity, self.max_nbs = capacity, max_nbs
-        self.data = ffi.new("uint8_t[]", max(capacity, 1))
-        self.view = ffi.buffer(self.data)        # slicing it gives bytes
-        self.lengths = ffi.new("uint64_t[]", max(max_nbs, 1))
-        self.sizes = ffi.new("uint64_t[2]")
-
-
-# The largest buffers a Kernel keeps for nbl_bytes and read (more is
-# allocated for the one call).
-_SCRATCH_BYTES = 1 << 20
+# The most a Kernel keeps between calls (more is allocated for the one call).
+_SCRATCH_BYTES = 4 << 20
 _SCRATCH_NBS = 1 << 12
 
 
-def scratch(kernel: Any, capacity: int, max_nbs: int = 64) -> _BytesOut:
-    """Buffers for at least `capacity` bytes and `max_nbs` NBs: the
-    Kernel's, grown up to 1 MiB and 4096 NBs, else ones for this call only."""
-    out = kernel.__dict__.get("_nbl_bytes_out")
-    if out is not None and capacity <= out.capacity and max_nbs <= out.max_nbs:
-        return out
-    if out is not None:
+class Scratch:
+    """The buffers nbl_bytes and k.read copy packet bytes out through: data
+    and NB lengths, registered with the Kernel's core (ndisemu_set_scratch)
+    and kept by the Kernel, which grows them up to 4 MiB and 4096 NBs."""
+
+    __slots__ = ("capacity", "max_nbs", "data", "view", "lengths", "lens")
+
+    def __init__(self, max_nbs: int = 64, capacity: int = 16 << 10):
+        self.capacity, self.max_nbs = max(capacity, 1), max(max_nbs, 2)
+        # only what the core wrote is ever read: no need to clear it
+        self.data = _uncleared("uint8_t[]", self.capacity)
+        self.view = ffi.buffer(self.data)        # slicing it gives bytes
+        self.lengths = ffi.new("uint64_t[]", self.max_nbs)
+        self.lens = memoryview(ffi.buffer(self.lengths)).cast("Q")   # the quickest reads
+
+    def register(self, kernel: Any) -> Scratch:
+        """Makes these the buffers the Kernel's core copies into."""
+        lib.ndisemu_set_scratch(kernel._k, self.data, self.capacity, self.lengths, self.max_nbs)
+        return self
+
+    @classmethod
+    def grown(cls, kernel: Any, capacity: int, max_nbs: int = 2) -> Scratch:
+        """Registered buffers for at least `capacity` bytes and `max_nbs`
+        NBs: the Kernel keeps them up to its limits; beyond, they serve one
+        call (the caller registers the Kernel's own again)."""
+        out = kernel._scratch
         capacity, max_nbs = max(capacity, out.capacity), max(max_nbs, out.max_nbs)
-    grown = _BytesOut(max_nbs, capacity)
-    if capacity <= _SCRATCH_BYTES and max_nbs <= _SCRATCH_NBS:
-        kernel._nbl_bytes_out = grown
-    return grown
+        grown = cls(max_nbs, capacity).register(kernel)
+        if capacity <= _SCRATCH_BYTES and max_nbs <= _SCRATCH_NBS:
+            kernel._scratch = grown
+        return grown

@@ -139,6 +139,8 @@ BOUNDED_READS = {
                   '.cast("Q")'): "the core's free count: a uint64 outside the arena",
     ("nbl.py", "self.view = ffi.buffer(self.data)        # slicing it gives bytes"):
         "nbl_bytes and k.read: their own buffer, filled by the core (sliced to what it wrote)",
+    ("nbl.py", 'self.lens = memoryview(ffi.buffer(self.lengths)).cast("Q")   # the quickest reads'):
+        "nbl_bytes: its own NB lengths array, filled by the core",
     ("netbuffer.py", "return ffi.buffer(out, length)[:]"):
         "nb_bytes: its own buffer, filled by the core",
     ("dt.py", 'raw = ffi.buffer(ffi.cast("uint8_t *", target), s["size"])[:]'):

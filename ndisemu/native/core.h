@@ -226,13 +226,18 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb);
 int ndisemu_adjust_current_mdl(ndisemu_kernel *k, NET_BUFFER *nb);
 int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t length,
                     uint8_t *out);
-/* nbl_bytes in one call: checks the NBL (ndisemu_check_nbl), puts its NB
- * count and used bytes in sizes[0] and sizes[1], and when they fit
- * (max_nbs, capacity) copies every NB's used data into `out`, one after
- * another, with each NB's length in `lengths`; when they do not, copies
- * nothing (the caller grows its buffers and calls again). */
-int ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint8_t *out, uint64_t capacity,
-                      uint64_t *lengths, uint64_t max_nbs, uint64_t *sizes);
+/* The buffers ndisemu_nbl_bytes copies into, owned by the caller (the
+ * Python Kernel keeps them as long as the machine): `capacity` bytes of
+ * data and `max_nbs` (at least 2) NB lengths. */
+void ndisemu_set_scratch(ndisemu_kernel *k, uint8_t *data, uint64_t capacity, uint64_t *lengths,
+                         uint64_t max_nbs);
+/* nbl_bytes in one call: checks the NBL (ndisemu_check_nbl), then copies
+ * every NB's used data into the scratch data, one after another, with each
+ * NB's length in the scratch lengths; returns the NB count.  When they do
+ * not fit, copies nothing and returns NDISEMU_NO_MEMORY with the NB count
+ * and byte total in lengths[0] and [1] (the caller grows its buffers and
+ * calls again); NDISEMU_BUGCHECK when a check fails. */
+int64_t ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 
 /* -- NET_BUFFER_LIST and contexts (nbl.c) -------------------------------- */
 int ndisemu_allocate_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,

@@ -166,6 +166,10 @@ struct ndisemu_kernel {
     uint32_t info_slots[2][32];      /* NdisCopySend/ReceiveNetBufferListInfo slots */
     uint32_t info_count[2];
     int asan;                        /* the arena is poisoned for sanitized drivers */
+    uint8_t *out_data;               /* ndisemu_set_scratch: where nbl_bytes copies to */
+    uint64_t out_capacity;
+    uint64_t *out_lengths;
+    uint64_t out_max_nbs;
     uint64_t frees;                  /* blocks freed so far: an object live when this
                                         last read the same is live still */
     int trace_on;                    /* record events (trace.c): checked inline */

@@ -213,10 +213,19 @@ int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t
     return NDISEMU_OK;
 }
 
-int ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint8_t *out, uint64_t capacity,
-                      uint64_t *lengths, uint64_t max_nbs, uint64_t *sizes)
+void ndisemu_set_scratch(ndisemu_kernel *k, uint8_t *data, uint64_t capacity, uint64_t *lengths,
+                         uint64_t max_nbs)
+{
+    k->out_data = data;
+    k->out_capacity = capacity;
+    k->out_lengths = lengths;
+    k->out_max_nbs = max_nbs;
+}
+
+int64_t ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
 {
     uint64_t count = 0, total = 0, at = 0, i = 0;
+    uint64_t *lengths = k->out_lengths;
     NET_BUFFER *nb;
     /* the full consistency check: every NB, chain and described range */
     if (ndisemu_check_nbl(k, nbl))
@@ -225,18 +234,21 @@ int ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint8_t *out, uin
         count++;
         total += nb->DataLength;
     }
-    sizes[0] = count;
-    sizes[1] = total;
-    if (count > max_nbs || total > capacity)
-        return NDISEMU_OK;             /* the caller grows its buffers and asks again */
+    if (count > k->out_max_nbs || total > k->out_capacity || k->out_max_nbs < 2) {
+        if (lengths && k->out_max_nbs >= 2) {
+            lengths[0] = count;        /* what the caller's buffers must hold */
+            lengths[1] = total;
+        }
+        return NDISEMU_NO_MEMORY;
+    }
     for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next, i++) {
         lengths[i] = nb->DataLength;
         if (nb->DataLength) {
             MDL *mdl;
             uint32_t in_mdl;
             ndisemu_chain_locate(nb->MdlChain, nb->DataOffset, &mdl, &in_mdl);
-            at += ndisemu_chain_copy_out(mdl, in_mdl, nb->DataLength, out + at);
+            at += ndisemu_chain_copy_out(mdl, in_mdl, nb->DataLength, k->out_data + at);
         }
     }
-    return NDISEMU_OK;
+    return (int64_t)count;
 }

@@ -293,20 +293,37 @@ static inline uint64_t ndisemu_inner_span(uint64_t size)
     return NDISEMU_HEADER + ndisemu_align_up(size, NDISEMU_ALIGN);
 }
 /* ndisemu_inner's common case, inline: the block, reused whole, had an
- * object of this kind, size and tag at `at` in its last life, and its
- * header imprint is intact (only its state changes).  Anything else, data
- * buffers (their guard), a sanitized arena and a trace log included, goes
- * to ndisemu_inner.  The caller moves its cursor past the object. */
+ * object at `at` in its last life, whose record serves again.  Its header
+ * imprint too, when it was of the same kind, size and tag and no poison
+ * overwrote it (only the state changes); else it is stamped anew.  Data
+ * buffers (their guard), a sanitized arena, a trace log and a first life
+ * go to ndisemu_inner.  The caller moves its cursor past the object. */
 static inline ndisemu_rec *ndisemu_inner_again(ndisemu_kernel *k, ndisemu_rec *outer,
                                                uint8_t *at, uint64_t size, uint16_t kind,
                                                uint32_t tag)
 {
     uint64_t offset = (uint64_t)(at - k->base);
     ndisemu_rec *r = ndisemu_rec_at(k, k->map[offset >> NDISEMU_GRANULE_SHIFT]);
-    if (!(outer->flags & NDISEMU_REC_IMPRINTED) || r->block != outer->id ||
-        r->offset != offset || r->state != NDISEMU_STATE_FREE || r->kind != kind ||
-        r->size != size || r->tag != tag || kind == NDISEMU_KIND_DATA || k->asan || k->trace)
+    ndisemu_header *h = (ndisemu_header *)at;
+    if (r->block != outer->id || r->offset != offset || r->state != NDISEMU_STATE_FREE ||
+        kind == NDISEMU_KIND_DATA || k->asan || k->trace)
         return ndisemu_inner(k, outer, &at, size, kind, tag);
+    if ((outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind && r->size == size &&
+        r->tag == tag) {
+        h->state = NDISEMU_STATE_LIVE;
+    } else {
+        h->magic = NDISEMU_MAGIC;
+        h->kind = kind;
+        h->state = NDISEMU_STATE_LIVE;
+        h->tag = tag;
+        h->size = (uint32_t)size;
+        h->self = offset;
+        h->span = 0;
+        h->outer = (uint32_t)(offset - outer->offset);
+        r->kind = kind;
+        r->size = (uint32_t)size;
+        r->tag = tag;
+    }
     r->origin = 0;
     r->flags = 0;
     r->pins = 0;
@@ -316,7 +333,6 @@ static inline ndisemu_rec *ndisemu_inner_again(ndisemu_kernel *k, ndisemu_rec *o
     memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
     r->state = NDISEMU_STATE_LIVE;
     r->call = k->call;
-    ((ndisemu_header *)(k->base + offset))->state = NDISEMU_STATE_LIVE;
     k->stats.live[kind]++;
     return r;
 }

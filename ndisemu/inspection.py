@@ -60,6 +60,10 @@ class View:
                             "NET_BUFFER_LIST, NET_BUFFER, MDL or NET_BUFFER_LIST_CONTEXT")
         return _new_view(_VIEW_CLASSES[kind], kernel, ptr)
 
+    # No __getattr__: a class with one takes CPython's slow attribute path
+    # for every lookup, properties included (the fields are properties; any
+    # other name is an AttributeError).
+
     def _check(self, field: str) -> None:
         """Probes the object natively (BugCheck 0x50 if it is not live) and
         notes the free count the answer holds for."""
@@ -68,16 +72,6 @@ class View:
         if lib.ndisemu_probe(k._k, self.ptr, 0, self._kind):
             raise k._raise(f"{_type_name(self.ptr)}.{field}")
         self._seen = seen
-
-    def __getattr__(self, name: str) -> Any:
-        # Names that are not fields of the struct (the fields are properties)
-        if name.startswith("__") or name in View.__slots__:
-            raise AttributeError(name)
-        self._check(name)
-        value = getattr(self.ptr, name)
-        if isinstance(value, ffi.CData) and ffi.typeof(value) in _KIND_BY_TYPE:
-            return None if value == ffi.NULL else View(self._kernel, value)
-        return value
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, View):
@@ -167,7 +161,7 @@ for _ctype, _kind in _KIND_BY_TYPE.items():
     _cls = _VIEW_CLASSES[_kind]
     for _name, _f in _ctype.item.fields:
         if _name in View.__dict__ or _name in View.__slots__:
-            continue                       # a field named like a View member: __getattr__
+            raise RuntimeError(f"{_ctype.item.cname}.{_name} is named like a View member")
         _target = _KIND_BY_TYPE.get(_f.type)
         setattr(_cls, _name, _field(_name, None if _target is None else _VIEW_CLASSES[_target]))
 # The view classes, for the quick `value.__class__ in VIEW_CLASSES` test.

@@ -708,16 +708,17 @@ def summarize(rows: Sequence[dict[str, Any]], call_ns: float | None = None
                 if call_ns and k[0] == op and k[1] == "python"]
 
     def extra_mdl_growth() -> list[tuple[float, tuple]]:
-        """The cost of one more MDL between the two higher MDL counts over
-        that between the two lower ones (1514 B, 1 NB): at most about 1 when
-        build_free grows linearly in MDLs."""
+        """The cost of one more MDL between the two highest MDL counts over
+        its average from the lowest count to the highest (1514 B, 1 NB):
+        about 1 when build_free grows linearly in MDLs, more when each MDL
+        costs more than the last."""
         points = sorted((k[4], idx[k]) for k in idx
                         if k[0] == "build_free" and k[3] == reference and k[5] == 1)
         if len(points) < 3:
             return []
-        (m0, c0), (m1, c1), (m2, c2) = points[0], points[1], points[-1]
-        low, high = (c1 - c0) / (m1 - m0), (c2 - c1) / (m2 - m1)
-        return [(high / low, (reference, m2, 1))] if low > 0 else []
+        (m0, c0), (m1, c1), (m2, c2) = points[0], points[-2], points[-1]
+        overall, high = (c2 - c0) / (m2 - m0), (c2 - c1) / (m2 - m1)
+        return [(high / overall, (reference, m2, 1))] if overall > 0 else []
 
     targets = [
         target("shallow clone 64 KiB / 64 B (native)",
@@ -738,7 +739,7 @@ def summarize(rows: Sequence[dict[str, Any]], call_ns: float | None = None
                _ratios(idx, key("view_read", "python"), key("raw_read", "python")), 4.0, True),
         target(f"build_free / cffi_call ({reference} B, 1 MDL, 1 NB)",
                list(filter(at(reference, 1, 1), per_call("build_free"))), 10.0, True),
-        target(f"build_free per extra MDL, higher / lower MDL counts ({reference} B, 1 NB)",
+        target(f"build_free per extra MDL, last step / on average ({reference} B, 1 NB)",
                extra_mdl_growth(), 1.5, True),
         target(f"nbl_bytes / cffi_call ({reference} B, 1 MDL, 1 NB)",
                list(filter(at(reference, 1, 1), per_call("nbl_bytes"))), 4.0, True),

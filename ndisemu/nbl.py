@@ -117,6 +117,14 @@ class NblCalls:
             length = len(data)
             if data_offset + length >= 1 << 32:
                 raise ValueError("payloads[0]: data space exceeds a ULONG")
+            if not mdl_sizes:          # one MDL too: the fewest arguments
+                try:
+                    nbl = _build_one(self._k, pool or NULL, data, length, data_offset)
+                except TypeError:      # a view: see opt()
+                    nbl = _build_one(self._k, _p(pool), data, length, data_offset)
+                if nbl:
+                    return nbl
+                return self._done("build_nbl", lib.ndisemu_last_rc(self._k), NULL)
             lengths = NULL
             blobs: Sequence[bytes] = (data,)
         else:
@@ -201,6 +209,7 @@ def _payload(payload: Any, i: int) -> bytes:
 
 _uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _nbl_bytes = lib.ndisemu_nbl_bytes
+_build_one = lib.ndisemu_build_nbl_one
 
 # The most a Kernel keeps between calls (more is allocated for the one call).
 _SCRATCH_BYTES = 4 << 20

@@ -203,7 +203,7 @@ def test_summary_answers_first_deep_vs_shallow_then_the_harness():
     assert targets["view_read / raw_read"]["met"]
     assert targets["build_free / cffi_call (1514 B, 1 MDL, 1 NB)"]["worst"] == 9.0
     # one more MDL costs 100 ns from 1 to 4 MDLs and 100 ns from 4 to 16: linear
-    assert targets["build_free per extra MDL, higher / lower MDL counts (1514 B, 1 NB)"][
+    assert targets["build_free per extra MDL, last step / on average (1514 B, 1 NB)"][
         "worst"] == 1.0
     assert not targets["nbl_bytes / cffi_call (1514 B, 1 MDL, 1 NB)"]["met"]     # 5.0
     assert targets["native clone with the verifier / floor_clone"]["worst"] == 4.0

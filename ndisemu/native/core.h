@@ -267,6 +267,10 @@ NET_BUFFER_LIST *ndisemu_build_nbl_flat(ndisemu_kernel *k, void *pool, void *nb_
                                         const uint64_t *lengths, uint64_t length,
                                         const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
                                         uint32_t data_offset);
+/* The common case in fewer arguments: one payload, one MDL per NB, NBs from
+ * the Kernel's default NB pool. */
+NET_BUFFER_LIST *ndisemu_build_nbl_one(ndisemu_kernel *k, void *pool, const uint8_t *data,
+                                       uint64_t length, uint32_t data_offset);
 
 /* -- derived NBLs and the FWPS calls (clone.c) ------------------------- */
 int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,

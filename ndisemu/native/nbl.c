@@ -498,6 +498,15 @@ NET_BUFFER_LIST *ndisemu_build_nbl_flat(ndisemu_kernel *k, void *pool, void *nb_
     return nbl;
 }
 
+NET_BUFFER_LIST *ndisemu_build_nbl_one(ndisemu_kernel *k, void *pool, const uint8_t *data,
+                                       uint64_t length, uint32_t data_offset)
+{
+    NET_BUFFER_LIST *nbl = NULL;
+    k->last_rc = ndisemu_build_nbl(k, pool, k->default_nb_pool, 1, &data, &length, NULL, 0,
+                                   data_offset, &nbl);
+    return nbl;
+}
+
 /* Adds the default-allocator retreat MDLs found on one NB's chain to the
  * objects free_built releases: each live, each once (marked), and the walk
  * never follows a pointer that is not a live MDL. */

@@ -94,7 +94,7 @@ class Config:
     ops: Sequence[str] = ALL_OPS
     modes: Sequence[str] = MODES
     batch_ms: float = 10.0
-    repeats: int = 5
+    repeats: int = 9
     warmup: int = 1
     seed: int = 0
     verifier_rows: bool = True

@@ -373,7 +373,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--ops", type=_ops, metavar="OP,...",
                    help=f"operations, any of {','.join(ALL_OPS)} (default: all)")
     p.add_argument("--batch-ms", type=float, metavar="MS", help="time per batch (default: 10)")
-    p.add_argument("--repeats", type=int, metavar="N", help="timed batches per row (default: 5)")
+    p.add_argument("--repeats", type=int, metavar="N", help="timed batches per row (default: 9)")
     p.add_argument("--seed", type=int, metavar="N", help="payload seed (default: 0)")
     p.add_argument("--no-verifier-rows", action="store_true",
                    help="skip the verifier-on rows (default: include them)")

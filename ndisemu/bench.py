@@ -887,10 +887,12 @@ def _ratio_panel(ax: Any, rows: Sequence[dict[str, Any]]) -> bool:
             ax.plot([x for x, _ in pts], [y for _, y in pts], style, color=color, marker="o",
                     lw=2 if base == "clone" else 1,
                     label=f"deep / {name}, {mdls} MDL{'s' if mdls > 1 else ''}")
-            if base == "clone":
+            if base == "clone":            # labels staggered per line: small ratios crowd
                 for x, y in pts:
-                    ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 7),
-                                ha="center", fontsize=8, color=color)
+                    ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points",
+                                xytext=(0, 7 + 11 * i), ha="center", fontsize=8, color=color,
+                                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                                      "alpha": 0.8})
     if drawn:
         ax.set_xscale("log", base=10)
         ax.axhline(1.0, color="gray", lw=0.8)

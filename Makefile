@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.ndisemu-installed
 NATIVE := $(wildcard ndisemu/include/*.h ndisemu/include/cdefs/*.h ndisemu/native/*.c ndisemu/native/*.h) \
           ndisemu/_build.py pyproject.toml setup.py
 
-.PHONY: install test test-sanitize bench layout lint fuzz clean windows-cc
+.PHONY: install test test-sanitize bench bench-reference layout lint fuzz clean windows-cc
 
 install: $(STAMP)
 
@@ -71,11 +71,15 @@ fuzz: install
 lint: install
 	$(PY) -m ruff check ndisemu tests benchmarks examples
 
-# The clone vs deep-clone suite in full: a table on stdout, the JSON and the
-# plot under benchmarks/results/.  matplotlib (the `bench` extra) is
-# installed into the venv the first time.  One BLAS thread: numpy's idle
-# OpenBLAS threads would otherwise compete for this machine's cores.
-BENCH_OUT := benchmarks/results
+# The clone vs deep-clone suite in full: what the run says and every row on
+# stdout, the JSON and the plot under build/bench/ (ignored by git: each run
+# is a new one).  `make bench-reference` copies the latest run over the
+# committed reference run in benchmarks/reference/, the one the README
+# quotes.  matplotlib (the `bench` extra) is installed into the venv the
+# first time.  One BLAS thread: numpy's idle OpenBLAS threads would
+# otherwise compete for this machine's cores.
+BENCH_OUT := build/bench
+BENCH_REFERENCE := benchmarks/reference
 
 $(VENV)/.bench-tools: $(VENV)/.tools
 	$(PY) -c "import matplotlib" 2>/dev/null || \
@@ -85,6 +89,12 @@ $(VENV)/.bench-tools: $(VENV)/.tools
 bench: install $(VENV)/.bench-tools
 	OPENBLAS_NUM_THREADS=1 $(PY) -m ndisemu bench \
 	    --json-out $(BENCH_OUT)/latest.json --plot $(BENCH_OUT)/clone_vs_deepclone.png
+
+bench-reference:
+	@test -f $(BENCH_OUT)/latest.json || { echo "make bench-reference: run make bench first" >&2; exit 1; }
+	mkdir -p $(BENCH_REFERENCE)
+	cp $(BENCH_OUT)/latest.json $(BENCH_REFERENCE)/results.json
+	cp $(BENCH_OUT)/clone_vs_deepclone.png $(BENCH_REFERENCE)/clone_vs_deepclone.png
 
 layout: install
 	$(PY) -m ndisemu layout

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ndisemu._native import ffi
-from ndisemu.inspection import View
+from ndisemu.inspection import VIEW_CLASSES
 
 NULL = ffi.NULL
 
@@ -58,6 +58,6 @@ def opt(value: Any) -> Any:
     so a view costs nothing where none is passed."""
     if value is None:
         return NULL
-    if value.__class__ is View:
+    if value.__class__ in VIEW_CLASSES:
         return value.ptr
     return value

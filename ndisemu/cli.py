@@ -220,12 +220,12 @@ def _list(kind: type) -> Callable[[str], list]:
 
 
 def _ops(text: str) -> list[str]:
-    from ndisemu.bench import OPS
+    from ndisemu.bench import ALL_OPS
     ops = [op.strip() for op in text.split(",")]
     for op in ops:
-        if op not in OPS:
+        if op not in ALL_OPS:
             raise argparse.ArgumentTypeError(f"unknown operation {op!r} (choose from "
-                                             f"{', '.join(OPS)})")
+                                             f"{', '.join(ALL_OPS)})")
     return ops
 
 
@@ -348,15 +348,18 @@ def diff_parser() -> argparse.ArgumentParser:
 
 def bench_parser() -> argparse.ArgumentParser:
     """`ndisemu bench` (its parser imports ndisemu.bench, hence numpy)."""
-    from ndisemu.bench import OPS
+    from ndisemu.bench import ALL_OPS
     p = _Parser(prog="ndisemu bench",
                 description="Times clone, clone_original_mdls, fwps_clone and deep_clone "
                 "(allocate + free) in a native loop and through the Python API, against a "
-                "memcpy floor and a bare-C floor_clone, with Kernel(verifier=False).  Without "
-                "options: the full matrix (payloads 64,1514,9000,65536,imix x mdls 1,4,16 x "
-                "nbs 1,8,64), a few minutes.")
+                "memcpy floor and a bare-C floor_clone, with Kernel(verifier=False); and what "
+                "a Python harness does around them (a checked view read against a raw one, "
+                "build_nbl + free_built, nbl_bytes, k.read, a bare cffi call).  Prints what "
+                "the run says first, then every row.  Without options: the full matrix "
+                "(payloads 64,1514,9000,65536,imix x mdls 1,4,16 x nbs 1,8,64), a few minutes.")
     p.add_argument("--quick", action="store_true",
-                   help="payloads 64,1514,65536 at 1 MDL and 1 NB (seconds)")
+                   help="payloads 64,1514,65536 at 1 MDL and 1 NB, the harness ops at 1514 "
+                        "(seconds)")
     p.add_argument("--json", action="store_true", help="print the result as JSON, not a table")
     p.add_argument("--json-out", metavar="FILE", help="also write the JSON result to FILE")
     p.add_argument("--plot", metavar="FILE",
@@ -368,9 +371,9 @@ def bench_parser() -> argparse.ArgumentParser:
                    help="MDLs per NB (default: 1,4,16)")
     p.add_argument("--nbs", type=_list(int), metavar="N,...", help="NBs per NBL (default: 1,8,64)")
     p.add_argument("--ops", type=_ops, metavar="OP,...",
-                   help=f"operations, any of {','.join(OPS)} (default: all)")
+                   help=f"operations, any of {','.join(ALL_OPS)} (default: all)")
     p.add_argument("--batch-ms", type=float, metavar="MS", help="time per batch (default: 10)")
-    p.add_argument("--repeats", type=int, metavar="N", help="timed batches per row (default: 5)")
+    p.add_argument("--repeats", type=int, metavar="N", help="timed batches per row (default: 9)")
     p.add_argument("--seed", type=int, metavar="N", help="payload seed (default: 0)")
     p.add_argument("--no-verifier-rows", action="store_true",
                    help="skip the verifier-on rows (default: include them)")

@@ -40,38 +40,38 @@ def _type_name(ptr: Any) -> str:
 
 
 class View:
-    """A checked view of one NDIS object (see the module docstring)."""
+    """A checked view of one NDIS object (see the module docstring).
 
-    __slots__ = ("_kernel", "_kind", "ptr")
+    ``View(kernel, ptr)`` gives the view class of the pointer's kind (one
+    per struct, each field a property).  A read or write checks that the
+    object is live first: natively on the first access, and again whenever
+    a block has been freed since the last check (objects stop being live
+    only then; the Kernel's free count says when), so a harness pays a
+    native probe per free, not per field."""
 
-    def __init__(self, kernel: Any, ptr: Any):
-        kind = _KIND_BY_TYPE.get(ffi.typeof(ptr))
+    __slots__ = ("_kernel", "ptr", "_frees", "_seen")
+    _kind = 0                                 # each view class: its NDISEMU_KIND_*
+
+    def __new__(cls, kernel: Any, ptr: Any) -> View:
+        kind = _KIND_BY_TYPE.get(ffi.typeof(ptr)) if isinstance(ptr, ffi.CData) else None
         if kind is None:
-            raise TypeError(f"cannot view a {ffi.typeof(ptr).cname}; expected a pointer to "
+            shown = ffi.typeof(ptr).cname if isinstance(ptr, ffi.CData) else type(ptr).__name__
+            raise TypeError(f"cannot view a {shown}; expected a pointer to "
                             "NET_BUFFER_LIST, NET_BUFFER, MDL or NET_BUFFER_LIST_CONTEXT")
-        object.__setattr__(self, "_kernel", kernel)
-        object.__setattr__(self, "_kind", kind)
-        object.__setattr__(self, "ptr", ptr)
+        return _new_view(_VIEW_CLASSES[kind], kernel, ptr)
+
+    # No __getattr__: a class with one takes CPython's slow attribute path
+    # for every lookup, properties included (the fields are properties; any
+    # other name is an AttributeError).
 
     def _check(self, field: str) -> None:
+        """Probes the object natively (BugCheck 0x50 if it is not live) and
+        notes the free count the answer holds for."""
         k = self._kernel
+        seen = self._frees[0]
         if lib.ndisemu_probe(k._k, self.ptr, 0, self._kind):
             raise k._raise(f"{_type_name(self.ptr)}.{field}")
-
-    def __getattr__(self, name: str) -> Any:
-        self._check(name)
-        value = getattr(self.ptr, name)
-        if isinstance(value, ffi.CData) and ffi.typeof(value) in _KIND_BY_TYPE:
-            return None if value == ffi.NULL else View(self._kernel, value)
-        return value
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._check(name)
-        if isinstance(value, View):
-            value = value.ptr
-        elif value is None:
-            value = ffi.NULL
-        setattr(self.ptr, name, value)
+        self._seen = seen
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, View):
@@ -100,6 +100,72 @@ class View:
         if count and lib.ndisemu_probe(self._kernel._k, va, count, 0):
             raise self._kernel._raise("MDL.bytes")
         return ffi.buffer(va, count)[:]
+
+
+def _raw(value: Any) -> Any:
+    """What a write through a view stores: a view's pointer, None as NULL."""
+    if isinstance(value, View):
+        return value.ptr
+    return ffi.NULL if value is None else value
+
+
+def _new_view(cls: type, kernel: Any, ptr: Any) -> View:
+    view = object.__new__(cls)
+    view._kernel = kernel
+    view.ptr = ptr
+    view._frees = kernel._frees
+    view._seen = -1                           # no check yet: the first access probes
+    return view
+
+
+# A field's getter and setter, compiled per field so that the field is a
+# plain attribute load (faster than getattr with a name).
+_FIELD_CODE = """
+def get(view):
+    if view._seen != view._frees[0]:
+        view._check({name!r})
+    {read}
+
+def set_(view, value):
+    if view._seen != view._frees[0]:
+        view._check({name!r})
+    view.ptr.{name} = _raw(value)
+"""
+
+
+def _field(name: str, target: type | None) -> property:
+    """The property of one struct field: the free count compared (a native
+    probe only when a block was freed since the last check), then the
+    field; a pointer to an NDIS object comes back as a view (None for
+    NULL)."""
+    if not name.isidentifier():
+        raise ValueError(f"field name {name!r}")
+    read = (f"return view.ptr.{name}" if target is None else
+            f"value = view.ptr.{name}\n"
+            f"    return _new_view(target, view._kernel, value) if value else None")
+    scope: dict[str, Any] = {"_raw": _raw, "_new_view": _new_view, "target": target}
+    exec(_FIELD_CODE.format(name=name, read=read), scope)   # noqa: S102 - names from cffi's struct fields
+    return property(scope["get"], scope["set_"], doc=f"The {name} field, checked.")
+
+
+def _view_class(kind: int, ctype: Any) -> type:
+    name = ctype.item.cname.replace("struct _", "")
+    return type(f"{name}View", (View,), {"__slots__": (), "_kind": kind,
+                                          "__doc__": f"A checked view of a {name}.",
+                                          "__module__": __name__})
+
+
+_VIEW_CLASSES: dict[int, type] = {kind: _view_class(kind, ctype)
+                                  for ctype, kind in _KIND_BY_TYPE.items()}
+for _ctype, _kind in _KIND_BY_TYPE.items():
+    _cls = _VIEW_CLASSES[_kind]
+    for _name, _f in _ctype.item.fields:
+        if _name in View.__dict__ or _name in View.__slots__:
+            raise RuntimeError(f"{_ctype.item.cname}.{_name} is named like a View member")
+        _target = _KIND_BY_TYPE.get(_f.type)
+        setattr(_cls, _name, _field(_name, None if _target is None else _VIEW_CLASSES[_target]))
+# The view classes, for the quick `value.__class__ in VIEW_CLASSES` test.
+VIEW_CLASSES = frozenset(_VIEW_CLASSES.values()) | {View}
 
 
 # Types k.ptr() gives besides the structs `ndisemu layout` reports.

@@ -24,7 +24,7 @@ from ndisemu.clone import CloneCalls
 from ndisemu.dataspace import RECEIVE_INFO, SEND_INFO, DataSpaceCalls
 from ndisemu.inspection import InspectionCalls
 from ndisemu.mdl import MdlCalls
-from ndisemu.nbl import NblCalls
+from ndisemu.nbl import NblCalls, Scratch
 from ndisemu.netbuffer import NetBufferCalls
 from ndisemu.pool import PoolCalls, pool_parameters
 from ndisemu.verifier import KIND_NAMES, BugCheck, from_native
@@ -144,6 +144,11 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
         if self._k == ffi.NULL:
             raise MemoryError("cannot create the kernel's tables")
         self._bug = lib.ndisemu_last_bug(self._k)
+        # Blocks freed so far (a uint64 the core keeps), as a one-item
+        # memoryview (the quickest read from Python): checked views compare it.
+        self._frees = memoryview(ffi.buffer(lib.ndisemu_free_count(self._k), 8)).cast("Q")
+        # Where nbl_bytes and read copy packet bytes out (grown as needed).
+        self._scratch = Scratch().register(self)
         self.verifier = verifier
         lib.ndisemu_inject_failures(self._k, 0.0, seed)
         # One out-parameter buffer per pointer type, reused by every call.

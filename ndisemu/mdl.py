@@ -25,6 +25,7 @@ from ndisemu._args import boolean, pointer_arg, uint
 from ndisemu._args import opt as _p
 from ndisemu._native import ffi, lib
 from ndisemu.constants import for_version
+from ndisemu.nbl import Scratch
 
 _C = for_version()
 MAX_IO_MDL_LENGTH = (1 << 32) - 0x1000   # 4 GB - PAGE_SIZE since Windows 7
@@ -165,17 +166,24 @@ class MdlCalls:
         for; else BugCheck 0x50 with P1 the first byte that does not.  What a
         harness uses instead of ``ffi.buffer`` on MappedSystemVa, which reads
         whatever the arena holds there.  One native call."""
-        uint(n, "n", 64)
-        if isinstance(address, int) and not isinstance(address, bool):
-            address = ffi.cast("uint8_t *", uint(address, "address", 64))
-        else:
-            address = pointer_arg(address, "address")
+        if n.__class__ is not int or not 0 <= n < 1 << 64:
+            uint(n, "n", 64)
+        if address.__class__ is not ffi.CData:
+            if isinstance(address, int) and not isinstance(address, bool):
+                address = ffi.cast("uint8_t *", uint(address, "address", 64))
+            else:
+                address = pointer_arg(address, "address")
         if n > self.arena_size:
             # no such range lies in the arena: the core only names the first bad byte
             self._check("read", lib.ndisemu_read(self._k, address, n, ffi.NULL))
-        out = ffi.new("uint8_t[]", n)
-        self._check("read", lib.ndisemu_read(self._k, address, n, out))
-        return ffi.buffer(out, n)[:]
+        # Into the Kernel's reusable buffer (nbl_bytes's) when the bytes fit it.
+        out = self._scratch
+        if n > out.capacity:
+            out = Scratch.grown(self, n)
+            self._scratch.register(self)          # read passes its buffer itself
+        if lib.ndisemu_read(self._k, address, n, out.data):
+            raise self._raise("read")
+        return out.view[0:n]
 
     def _probe(self, ptr: Any, kind: int, call: str) -> Any:
         """A macro's dereference: the raw pointer once `ptr` (cdata or a view)

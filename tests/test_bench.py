@@ -26,7 +26,8 @@ def by_op(rows, mode="native", verifier=False):
 
 def test_rows_have_every_key_and_exact_counts():
     rows = bench.measure_shape(bench.Shape(1514, 1, 1), TINY)
-    assert len(rows) == len(bench.OPS) * len(bench.MODES) + len(bench.VERIFIER_OPS)
+    assert len(rows) == (len(bench.OPS) * len(bench.MODES) + len(bench.VERIFIER_OPS) +
+                         len(bench.HARNESS_OPS))
     for row in rows:
         assert set(row) == set(bench.ROW_KEYS)
         assert row["ns_min"] <= row["ns_per_op"] <= row["ns_max"]
@@ -44,6 +45,14 @@ def test_rows_have_every_key_and_exact_counts():
         assert ops["clone_original_mdls"]["pool_bytes"] < ops["clone"]["pool_bytes"]
         assert ops["fwps_clone"]["pool_bytes"] == ops["clone"]["pool_bytes"]
     assert by_op(rows, "native", True).keys() == set(bench.VERIFIER_OPS)
+    # the harness ops: python mode, the bytes they move and the pool bytes they take
+    harness = {op: r for op, r in by_op(rows, "python").items() if op in bench.HARNESS_OPS}
+    assert harness.keys() == set(bench.HARNESS_OPS)
+    for op in bench.SHAPE_FREE_OPS:
+        assert (harness[op]["bytes_copied"], harness[op]["pool_bytes"]) == (0, 0)
+    for op in ("build_free", "nbl_bytes", "read"):
+        assert harness[op]["bytes_copied"] == 1514
+    assert harness["build_free"]["pool_bytes"] > 1514 and harness["read"]["pool_bytes"] == 0
 
 
 def test_byte_counts_scale_with_nbs_and_mdls():
@@ -148,6 +157,65 @@ def test_summary_ratios():
     assert summary["cffi_call_ns"] == 80.0
 
 
+def test_harness_ops_run_where_the_config_says():
+    def harness_at(config, shape):
+        with bench.Bench(shape) as b:
+            return {row.op for row in bench._plan(b, config) if row.op in bench.HARNESS_OPS}
+    quick = bench.Config.quick_run()
+    quick.batch_ms, quick.verifier_rows, quick.ops = 0.05, False, bench.HARNESS_OPS
+    assert harness_at(quick, bench.Shape(1514, 1, 1)) == set(bench.HARNESS_OPS)
+    assert harness_at(quick, bench.Shape(64, 1, 1)) == set()
+    full = bench.Config(payloads=(64, 1514), mdls=(1, 4), nbs=(1,), batch_ms=0.05,
+                        verifier_rows=False, ops=bench.HARNESS_OPS)
+    assert bench.reference_shape(full) == bench.Shape(1514, 1, 1)
+    assert harness_at(full, bench.Shape(1514, 1, 1)) == set(bench.HARNESS_OPS)
+    assert harness_at(full, bench.Shape(64, 4, 1)) == \
+        set(bench.HARNESS_OPS) - set(bench.SHAPE_FREE_OPS)
+
+
+def test_summary_answers_first_deep_vs_shallow_then_the_harness():
+    def row(op, payload, mdls, ns, mode="native", verifier=False):
+        return {"op": op, "mode": mode, "verifier": verifier, "payload": payload,
+                "mdls": mdls, "nbs": 1, "ns_per_op": ns}
+    rows = [row("clone_original_mdls", 64, 1, 50), row("clone", 64, 1, 100),
+            row("deep_clone", 64, 1, 150), row("clone", 1514, 1, 100),
+            row("deep_clone", 1514, 1, 300), row("clone", 1514, 4, 200),
+            row("deep_clone", 1514, 4, 300), row("floor_clone", 1514, 1, 40),
+            row("clone", 1514, 1, 160, verifier=True),
+            row("raw_read", 1514, 1, 50, "python"), row("view_read", 1514, 1, 150, "python"),
+            row("cffi_call", 1514, 1, 100, "python"),
+            row("build_free", 1514, 1, 900, "python"), row("build_free", 1514, 4, 1200, "python"),
+            row("build_free", 1514, 16, 2400, "python"),
+            row("nbl_bytes", 1514, 1, 500, "python")]
+    summary = bench.summarize(rows, 100.0)
+    by_payload = {e["payload"]: e for e in summary["clones"]["by_payload"]}
+    assert (by_payload[64]["deep_vs_clone"], by_payload[64]["clone_vs_original_mdls"],
+            by_payload[64]["deep_vs_original_mdls"]) == (1.5, 2.0, 3.0)
+    assert by_payload[1514]["deep_vs_clone"] == 3.0
+    assert by_payload[1514]["clone_vs_original_mdls"] is None      # not measured
+    assert [(e["mdls"], e["deep_vs_clone"]) for e in summary["clones"]["by_mdls"]] == \
+        [(1, 3.0), (4, 1.5)]
+    harness = summary["harness"]
+    assert harness["view_read_vs_raw_read"] == 3.0
+    assert [(e["mdls"], e["vs_cffi_call"]) for e in harness["build_free"]] == \
+        [(1, 9.0), (4, 12.0), (16, 24.0)]
+    targets = {t["name"]: t for t in summary["targets"]}
+    assert targets["view_read / raw_read"]["met"]
+    assert targets["build_free / cffi_call (1514 B, 1 MDL, 1 NB)"]["worst"] == 9.0
+    # one more MDL costs 100 ns from 1 to 4 MDLs and 100 ns from 4 to 16: linear
+    assert targets["build_free per extra MDL, last step / on average (1514 B, 1 NB)"][
+        "worst"] == 1.0
+    assert not targets["nbl_bytes / cffi_call (1514 B, 1 MDL, 1 NB)"]["met"]     # 5.0
+    assert targets["native clone with the verifier / floor_clone"]["worst"] == 4.0
+    assert summary["verifier"] == [{"op": "clone", "payload": 1514, "on_ns": 160,
+                                    "off_ns": 100, "ratio": 1.6}]
+    result = {"machine": {"cpu_model": "cpu", "python": "py"}, "rows": [], "summary": summary}
+    text = bench.table(result)
+    assert text.startswith("Deep clone vs clone vs clone on the original MDLs")
+    assert text.index("view_read") < text.index("Every row")
+    assert "README" in text.splitlines()[-1]
+
+
 def test_cli_quick_json(capsys):
     assert cli.main(["bench", "--quick", "--json", "--payloads", "64,imix", "--batch-ms", "0.2",
                      "--repeats", "2"]) == 0
@@ -156,8 +224,11 @@ def test_cli_quick_json(capsys):
     assert result["machine"]["quick"] is True and result["machine"]["cpu_count"] >= 1
     assert {(r["payload"], r["mdls"], r["nbs"]) for r in result["rows"]} == \
         {(64, 1, 1), ("imix", 1, 12)}
-    assert {r["op"] for r in result["rows"]} == set(bench.OPS)
+    assert {r["op"] for r in result["rows"]} == set(bench.ALL_OPS)
     assert all(r["repeats"] == 2 for r in result["rows"])
+    # without 1514 B in the matrix the harness ops run at its first shape only
+    assert {(r["payload"], r["mode"]) for r in result["rows"]
+            if r["op"] in bench.HARNESS_OPS} == {(64, "python")}
 
 
 def test_cli_table_json_out_and_plot(tmp_path, capsys):

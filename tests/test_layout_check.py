@@ -641,7 +641,7 @@ def test_no_arguments_prints_usage_and_version():
                   "default: 6.87", "layout check", "layout diff"]),
     (["layout", "check"], ["FILE", "dt -v", "JSON", "default: what the file says, else x64"]),
     (["layout", "diff"], ["ABI:VERSION", "x64:6.0", "NDIS_OBJECT_HEADER"]),
-    (["bench"], ["deep_clone", "floor_clone", "default: 1,4,16", "default: 5"]),
+    (["bench"], ["deep_clone", "floor_clone", "view_read", "default: 1,4,16", "default: 9"]),
 ])
 def test_help_lists_choices_and_defaults(capsys, args, needles):
     with pytest.raises(SystemExit) as done:

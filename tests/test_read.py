@@ -135,7 +135,12 @@ BOUNDED_READS = {
         "View.bytes: the MDL's own ByteCount, the range checked live data first",
     ("kernel.py", "self.arena = np.frombuffer(ffi.buffer(self._base_cdata, arena_size), "
                   "dtype=np.uint8)"): "k.arena: the arena itself, unchecked by design",
-    ("mdl.py", "return ffi.buffer(out, n)[:]"): "k.read: its own buffer, filled by the core",
+    ("kernel.py", 'self._frees = memoryview(ffi.buffer(lib.ndisemu_free_count(self._k), 8))'
+                  '.cast("Q")'): "the core's free count: a uint64 outside the arena",
+    ("nbl.py", "self.view = ffi.buffer(self.data)        # slicing it gives bytes"):
+        "nbl_bytes and k.read: their own buffer, filled by the core (sliced to what it wrote)",
+    ("nbl.py", 'self.lens = memoryview(ffi.buffer(self.lengths)).cast("Q")   # the quickest reads'):
+        "nbl_bytes: its own NB lengths array, filled by the core",
     ("netbuffer.py", "return ffi.buffer(out, length)[:]"):
         "nb_bytes: its own buffer, filled by the core",
     ("dt.py", 'raw = ffi.buffer(ffi.cast("uint8_t *", target), s["size"])[:]'):

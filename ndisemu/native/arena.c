@@ -36,13 +36,14 @@
 typedef void (*shadow_fn)(void const volatile *addr, size_t size);
 static shadow_fn shadow_poison_fn, shadow_unpoison_fn;
 
-static void shadow(ndisemu_kernel *k, shadow_fn fn, const void *p, uint64_t n)
+static void shadow(shadow_fn fn, const void *p, uint64_t n)
 {
-    if (k->asan && n)
+    if (n)
         fn(p, n);
 }
-#define POISON(k, p, n) shadow((k), shadow_poison_fn, (p), (n))
-#define UNPOISON(k, p, n) shadow((k), shadow_unpoison_fn, (p), (n))
+/* One test of k->asan inline: the common case, no sanitized driver. */
+#define POISON(k, p, n) do { if ((k)->asan) shadow(shadow_poison_fn, (p), (n)); } while (0)
+#define UNPOISON(k, p, n) do { if ((k)->asan) shadow(shadow_unpoison_fn, (p), (n)); } while (0)
 
 #define NDISEMU_CHUNK_SHIFT 12
 
@@ -197,6 +198,11 @@ void ndisemu_get_stats(ndisemu_kernel *k, ndisemu_stats *out)
     out->arena_used = k->top;
 }
 
+const uint64_t *ndisemu_free_count(ndisemu_kernel *k)
+{
+    return &k->frees;
+}
+
 uint64_t ndisemu_display(ndisemu_kernel *k, const void *p)
 {
     return p ? ndisemu_display_of(k, p) : 0;   /* outside the arena: shown as it is */
@@ -255,7 +261,8 @@ static ndisemu_rec *new_rec(ndisemu_kernel *k, uint64_t keep)
 
 /* The header imprint in the arena: for people reading dumps, never read.
  * Headers stay poisoned for ASan; a sanitized core checks its own stores. */
-static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
+static inline __attribute__((always_inline)) void imprint(ndisemu_kernel *k,
+                                                          const ndisemu_rec *r, uint32_t outer)
 {
     ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
     UNPOISON(k, h, sizeof *h);
@@ -270,7 +277,7 @@ static void imprint(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t outer)
     POISON(k, h, sizeof *h);
 }
 
-static void imprint_state(ndisemu_kernel *k, const ndisemu_rec *r)
+static inline void imprint_state(ndisemu_kernel *k, const ndisemu_rec *r)
 {
     ndisemu_header *h = (ndisemu_header *)(k->base + r->offset);
     UNPOISON(k, h, sizeof *h);
@@ -349,12 +356,6 @@ static void arm_guard(ndisemu_kernel *k, ndisemu_rec *r)
 void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r)
 {
     watch(k, r);
-}
-
-void ndisemu_rec_set_size(ndisemu_kernel *k, ndisemu_rec *r, uint32_t size)
-{
-    r->size = size;
-    imprint(k, r, 0);
 }
 
 /* BugCheck 0xC1 if a guarded buffer's slack was written; the guard is
@@ -459,6 +460,16 @@ static ndisemu_ids *free_list(ndisemu_kernel *k, uint64_t span)
 static ndisemu_rec *take_free(ndisemu_kernel *k, ndisemu_ids *list, uint64_t span)
 {
     uint32_t i = list->count;
+    if (list != &k->large) {
+        /* a class list (or a pool's lookaside) holds one span: its last
+         * block fits */
+        ndisemu_rec *r = ndisemu_rec_at(k, list->ids[--list->count]);
+        if (k->verifier && check_poison(k, r, 1)) {
+            k->alloc_refused = 1;
+            return NULL;
+        }
+        return r;
+    }
     while (i--) {
         ndisemu_rec *r = ndisemu_rec_at(k, list->ids[i]);
         if (r->span != span)
@@ -480,15 +491,17 @@ static void note_carved(ndisemu_kernel *k, ndisemu_rec *r)
         k->chunk_first[c] = r->id;
 }
 
-ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
-                           ndisemu_pool *pool, uint64_t zero)
+ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t own,
+                                     uint16_t kind, uint32_t tag, ndisemu_pool *pool,
+                                     uint64_t zero)
 {
     uint64_t span = ndisemu_block_span(size);
     ndisemu_rec *r = NULL;
     ndisemu_ids *list;
+    int same_header = 0;
 
     k->alloc_refused = 0;
-    if (size > UINT32_MAX - 64 || ndisemu_should_fail(k))
+    if (size > UINT32_MAX - 64 || (k->fail_rate > 0.0 && ndisemu_should_fail(k)))
         return NULL;
     if (pool && pool->object_bytes == size && pool->lookaside.count &&
         !(pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
@@ -504,12 +517,19 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
         /* A composite block handed out again as the same kind (a clone for
          * a clone) keeps its inner objects' records and, when nothing
          * overwrote them, their header imprints: carving the same layout
-         * again reuses them (ndisemu_inner).  Otherwise they go. */
+         * again reuses them (ndisemu_inner).  Otherwise they go.  Its own
+         * header (in front of the payload, never poisoned) needs only its
+         * state when kind, tag and size are those of its last life. */
         int whole = r->kind == kind && (kind == NDISEMU_KIND_NBL || kind == NDISEMU_KIND_NB);
         int imprinted = whole && !(r->flags & NDISEMU_REC_POISONED);
+        same_header = r->kind == kind && r->tag == tag && r->size == own;
         if (!whole)
             release_inner(k, r);
-        memset(&r->origin, 0, sizeof *r - offsetof(ndisemu_rec, origin));
+        /* everything from origin on: the origin, then 16-byte stores */
+        _Static_assert(offsetof(ndisemu_rec, origin) == 28 && sizeof(ndisemu_rec) % 16 == 0,
+                       "ndisemu_rec: origin ends 16-aligned, records are 16-aligned");
+        r->origin = 0;
+        ndisemu_zero16((uint8_t *)r + 32, sizeof *r - 32);
         if (imprinted)
             r->flags = NDISEMU_REC_IMPRINTED;
     } else {
@@ -527,18 +547,31 @@ ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint
     r->kind = kind;
     r->state = NDISEMU_STATE_LIVE;
     r->tag = tag;
-    r->size = (uint32_t)size;
+    r->size = own;
     r->call = k->call;
-    imprint(k, r, 0);
+    if (same_header)
+        imprint_state(k, r);
+    else
+        imprint(k, r, 0);
     UNPOISON(k, ndisemu_rec_payload(k, r), span - NDISEMU_HEADER);
-    memset(ndisemu_rec_payload(k, r), 0,
-           zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
-    arm_guard(k, r);
+    if (zero)
+        memset(ndisemu_rec_payload(k, r), 0,
+               zero < span - NDISEMU_HEADER ? zero : span - NDISEMU_HEADER);
+    if (zero < size && own == size)    /* a plain block the caller fills: its slack */
+        memset((uint8_t *)ndisemu_rec_payload(k, r) + size, 0, span - NDISEMU_HEADER - size);
+    if (guarded_kind(kind))
+        arm_guard(k, r);
     k->stats.live[kind]++;
     k->stats.bytes_live += span;
     k->stats.allocations++;
-    ndisemu_trace_allocated(k, r, 0);
+    ndisemu_trace_allocated(k, r, NULL);
     return r;
+}
+
+ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
+                           ndisemu_pool *pool, uint64_t zero)
+{
+    return ndisemu_alloc_composite(k, size, (uint32_t)size, kind, tag, pool, zero);
 }
 
 void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
@@ -559,33 +592,44 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
 {
     uint64_t offset = (uint64_t)(*cursor - k->base);
     uint32_t id = k->map[offset >> NDISEMU_GRANULE_SHIFT];
-    ndisemu_rec *r = id ? ndisemu_rec_at(k, id) : NULL;
-    int same_imprint = 0;
-    if (r && r->block == outer->id && r->offset == offset && r->state == NDISEMU_STATE_FREE) {
-        /* the block's last life had an object here: its record serves again */
-        same_imprint = (outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind &&
-                       r->size == size && r->tag == tag;
-        memset(&r->origin, 0, offsetof(ndisemu_rec, u) - offsetof(ndisemu_rec, origin) +
-                                  sizeof(ndisemu_nb_private));
+    ndisemu_rec *r = ndisemu_rec_at(k, id);     /* record 0 is never an inner object */
+    if (id && r->block == outer->id && r->offset == offset && r->state == NDISEMU_STATE_FREE) {
+        /* The block's last life had an object here: its record serves
+         * again.  Its header imprint too, if it was of the same kind, size
+         * and tag and no poison overwrote it: only the state changes. */
+        int same_imprint = (outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind &&
+                           r->size == size && r->tag == tag;
+        r->origin = 0;
+        r->flags = 0;
+        r->pins = 0;
+        r->pinned_by = 0;
+        r->mark = 0;
+        r->freed_by = NULL;
+        memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
+        r->size = (uint32_t)size;
+        r->kind = kind;
+        r->state = NDISEMU_STATE_LIVE;
+        r->tag = tag;
+        r->call = k->call;
+        if (same_imprint)
+            imprint_state(k, r);
+        else
+            imprint(k, r, (uint32_t)(offset - outer->offset));
     } else {
         /* The per-kind part of an inner object (NB, MDL, data, context) is small. */
-        r = new_rec(k, sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private)
-                           ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private));
+        r = new_rec(k, NDISEMU_INNER_PRIVATE);
         r->offset = offset;
         r->block = outer->id;
         r->next = outer->next;
         outer->next = r->id;
         k->map[offset >> NDISEMU_GRANULE_SHIFT] = r->id;
-    }
-    r->size = (uint32_t)size;
-    r->kind = kind;
-    r->state = NDISEMU_STATE_LIVE;
-    r->tag = tag;
-    r->call = k->call;
-    if (same_imprint)
-        imprint_state(k, r);
-    else
+        r->size = (uint32_t)size;
+        r->kind = kind;
+        r->state = NDISEMU_STATE_LIVE;
+        r->tag = tag;
+        r->call = k->call;
         imprint(k, r, (uint32_t)(offset - outer->offset));
+    }
     *cursor += ndisemu_inner_span(size);
     k->stats.live[kind]++;
     if (kind == NDISEMU_KIND_DATA) {
@@ -595,7 +639,7 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
         memset(payload + size, 0, ndisemu_align_up(size, NDISEMU_ALIGN) - size);
         arm_guard(k, r);
     }
-    ndisemu_trace_allocated(k, r, ndisemu_display_of(k, ndisemu_rec_payload(k, outer)));
+    ndisemu_trace_allocated(k, r, outer);
     return r;
 }
 
@@ -613,33 +657,47 @@ void ndisemu_block_free(ndisemu_kernel *k, void *payload, ndisemu_pool *pool)
         ndisemu_free_rec(k, r, pool);
 }
 
+/* FREED events of a block and of its live inner objects, in chain order. */
+static void trace_freed(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    uint64_t shown = ndisemu_display_of(k, ndisemu_rec_payload(k, r));
+    uint32_t id;
+    ndisemu_trace_record(k, r, NDISEMU_TRACE_FREED, 0, 0, 0);
+    for (id = r->next; id; id = ndisemu_rec_at(k, id)->next) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->state == NDISEMU_STATE_LIVE)
+            ndisemu_trace_record(k, inner, NDISEMU_TRACE_FREED, shown, 0, 0);
+    }
+}
+
 void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
 {
     uint8_t *payload = ndisemu_rec_payload(k, r);
-    ndisemu_rec *inner;
+    const char *call = k->call;
     uint32_t id;
     ndisemu_ids *list;
 
     if (r->state != NDISEMU_STATE_LIVE || ndisemu_is_inner(r))
         return;                       /* callers check first; never free twice */
+    k->frees++;                       /* the one place an object stops being live */
     k->stats.live[r->kind]--;
     k->stats.bytes_live -= r->span;
-    ndisemu_trace(k, r, NDISEMU_TRACE_FREED, 0, 0, 0);
+    if (k->trace_on)
+        trace_freed(k, r);
     /* Inner objects (context, NB, MDL, data of a composite block) die with
      * it: a stale pointer to one of them is caught by its record. */
-    for (id = r->next; id; id = inner->next) {
-        inner = ndisemu_rec_at(k, id);
-        if (inner->state == NDISEMU_STATE_LIVE) {
+    for (id = r->next; id;) {
+        ndisemu_rec *inner = ndisemu_rec_at(k, id);
+        if (inner->state == NDISEMU_STATE_LIVE)
             k->stats.live[inner->kind]--;
-            ndisemu_trace(k, inner, NDISEMU_TRACE_FREED, ndisemu_display_of(k, payload), 0, 0);
-        }
         inner->state = NDISEMU_STATE_FREE;
-        inner->freed_by = k->call;
+        inner->freed_by = call;
+        id = inner->next;
     }
     if (r->kind == NDISEMU_KIND_NBL)
         ndisemu_nbl_private_release(k, r);
     r->state = NDISEMU_STATE_FREE;
-    r->freed_by = k->call;
+    r->freed_by = call;
     r->flags = 0;
     imprint_state(k, r);
     if (k->verifier) {
@@ -648,9 +706,11 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool)
         r->flags |= NDISEMU_REC_POISONED;
     }
     POISON(k, payload, r->span - NDISEMU_HEADER);
-    if (pool && (pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY))
+    if (!pool)
+        list = free_list(k, r->span);
+    else if (pool->flags & NET_BUFFER_LIST_POOL_FLAG_VERIFY)
         list = &pool->quarantine;     /* never reused: use after free stays visible */
-    else if (pool && ndisemu_block_span(pool->object_bytes) == r->span)
+    else if (ndisemu_block_span(pool->object_bytes) == r->span)
         list = &pool->lookaside;
     else
         list = free_list(k, r->span);
@@ -790,8 +850,21 @@ static int fits(const void *payload, uint64_t size, const void *p, uint64_t leng
 
 ndisemu_rec *ndisemu_data_containing(ndisemu_kernel *k, const void *p, uint64_t length)
 {
-    ndisemu_rec *r = ndisemu_block_containing(k, p);
+    return ndisemu_data_containing_hint(k, p, length, 0);
+}
+
+ndisemu_rec *ndisemu_data_containing_hint(ndisemu_kernel *k, const void *p, uint64_t length,
+                                          uint32_t hint)
+{
+    ndisemu_rec *r = hint ? ndisemu_rec_at(k, hint) : NULL;
     uint32_t id;
+    /* The hint holds p when it is a live block (not an inner object) whose
+     * payload runs over p: blocks never overlap, so it is the one the walk
+     * from p's chunk would find.  Anything else: that walk. */
+    if (!r || r->state != NDISEMU_STATE_LIVE || ndisemu_is_inner(r) ||
+        (uintptr_t)p < (uintptr_t)ndisemu_rec_payload(k, r) ||
+        (uintptr_t)p - (uintptr_t)(k->base + r->offset) >= r->span)
+        r = ndisemu_block_containing(k, p);
     if (!r)
         return NULL;
     /* Packet bytes may live only in data: a buffer from

@@ -221,42 +221,49 @@ static uint64_t chain_bytes(NET_BUFFER_LIST *nbl)
     return total;
 }
 
+/* One allocate + free of an emulated operation; `report` (may be NULL)
+ * gets what the allocation made. */
+static inline __attribute__((always_inline)) int emulated_once(
+    ndisemu_bench *b, uint32_t op, uint32_t flags, uint32_t origin, uint32_t free_origin,
+    ndisemu_bench_report *report)
+{
+    ndisemu_kernel *k = b->k;
+    NET_BUFFER_LIST *clone;
+    ndisemu_stats before;
+    int rc;
+    if (report)
+        before = k->stats;
+    rc = op == NDISEMU_BENCH_DEEP_CLONE
+             ? ndisemu_deep_clone_nbl(k, b->orig, b->nbl_pool, b->nb_pool, &clone)
+             : ndisemu_clone_nbl(k, b->orig, b->nbl_pool, b->nb_pool, flags, origin, &clone);
+    if (rc)
+        return rc;
+    if (report) {
+        report->nbs = (uint64_t)(k->stats.live[NDISEMU_KIND_NB] - before.live[NDISEMU_KIND_NB]);
+        report->mdls = (uint64_t)(k->stats.live[NDISEMU_KIND_MDL] -
+                                  before.live[NDISEMU_KIND_MDL]);
+        report->mdl_bytes = flags ? 0 : chain_bytes(clone);   /* shared MDLs: none new */
+        report->bytes_copied = k->stats.bytes_copied - before.bytes_copied;
+        report->block_bytes = k->stats.bytes_live - before.bytes_live;
+    }
+    return ndisemu_free_clone_nbl(k, clone, flags, free_origin);
+}
+
 static int emulated(ndisemu_bench *b, uint32_t op, uint64_t iterations,
                     ndisemu_bench_report *report)
 {
-    ndisemu_kernel *k = b->k;
     uint32_t flags = op == NDISEMU_BENCH_CLONE_ORIGINAL_MDLS
                          ? (uint32_t)NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS : 0;
     uint32_t origin = op == NDISEMU_BENCH_FWPS_CLONE ? NDISEMU_ORIGIN_FWPS_CLONE
                                                      : NDISEMU_ORIGIN_CLONE;
     uint32_t free_origin = op == NDISEMU_BENCH_DEEP_CLONE ? NDISEMU_ORIGIN_FWPS_CLONE : origin;
     uint64_t n;
-    for (n = 0; n < iterations; n++) {
-        NET_BUFFER_LIST *clone;
-        ndisemu_stats before;
-        int rc;
-        if (report && n + 1 == iterations)
-            before = k->stats;            /* only the reported operation pays for it */
-        rc = op == NDISEMU_BENCH_DEEP_CLONE
-                     ? ndisemu_deep_clone_nbl(k, b->orig, b->nbl_pool, b->nb_pool, &clone)
-                     : ndisemu_clone_nbl(k, b->orig, b->nbl_pool, b->nb_pool, flags, origin,
-                                         &clone);
-        if (rc)
+    int rc;
+    /* only the reported (last) operation pays for the report */
+    for (n = 0; n + 1 < iterations; n++)
+        if ((rc = emulated_once(b, op, flags, origin, free_origin, NULL)))
             return rc;
-        if (report && n + 1 == iterations) {
-            report->nbs = (uint64_t)(k->stats.live[NDISEMU_KIND_NB] -
-                                     before.live[NDISEMU_KIND_NB]);
-            report->mdls = (uint64_t)(k->stats.live[NDISEMU_KIND_MDL] -
-                                      before.live[NDISEMU_KIND_MDL]);
-            report->mdl_bytes = flags ? 0 : chain_bytes(clone);   /* shared MDLs: none new */
-            report->bytes_copied = k->stats.bytes_copied - before.bytes_copied;
-            report->block_bytes = k->stats.bytes_live - before.bytes_live;
-        }
-        rc = ndisemu_free_clone_nbl(k, clone, flags, free_origin);
-        if (rc)
-            return rc;
-    }
-    return NDISEMU_OK;
+    return emulated_once(b, op, flags, origin, free_origin, report);
 }
 
 int ndisemu_bench_run(ndisemu_bench *b, uint32_t op, uint64_t iterations,

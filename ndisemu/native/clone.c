@@ -36,14 +36,12 @@ typedef struct {
     uint32_t delta, backfill;  /* the retreat applied to each new NB */
     ndisemu_pool *nb_pool;
     /* pass 1 */
-    int checking;              /* this pass checks what it reads */
     int64_t nb_budget, mdl_budget;
     NET_BUFFER_LIST *orig;
     NET_BUFFER *src;
     uint64_t bytes;
     uint32_t nbs;
     /* pass 2 */
-    int carving;
     int pinning;               /* record the bytes it describes (verifier) */
     ndisemu_rec *rec;          /* the derived NBL: its block holds the rest */
     uint8_t *at;
@@ -104,28 +102,41 @@ static int64_t check_sources(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     return count;
 }
 
+/* The walks below are written once and compiled per pass (check, carve)
+ * and, for clones, per mode: the pass and mode are constants in each copy,
+ * so the branches on them fold away. */
+#define PASS_CHECK 1
+#define PASS_CARVE 0
+#define INLINE static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline, cold))
+
+COLD int chain_bug(ndisemu_kernel *k, NET_BUFFER *src, MDL *next)
+{
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                            NDISEMU_KIND_NB, src,
+                            next ? "MDL chain loops back on itself"
+                                 : "DataLength: more bytes than the chain holds from "
+                                   "CurrentMdl");
+}
+
 /* Moves the cursor onto the next MDL.  In the checking pass every MDL is
  * checked before any of its fields is read (and, for callers that read the
  * bytes, its range); `budget` stops a chain that loops. */
-static int step(derive *d, cursor *c, MDL *next)
+INLINE int step(derive *d, cursor *c, MDL *next, const int checking)
 {
     c->mdl = next;
     c->in = 0;
-    if (!d->checking)
+    if (!checking)
         return 1;
     if (!next || --d->mdl_budget < 0 || !ndisemu_check_object(d->k, next, NDISEMU_KIND_MDL)) {
         if (!next || d->mdl_budget < 0)
-            ndisemu_bugcheck(d->k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                             NDISEMU_KIND_NB, d->src,
-                             next ? "MDL chain loops back on itself"
-                                  : "DataLength: more bytes than the chain holds from "
-                                    "CurrentMdl");
+            chain_bug(d->k, d->src, next);
         return 0;
     }
     return 1;
 }
 
-static int skip(derive *d, cursor *c, uint64_t n)
+INLINE int skip(derive *d, cursor *c, uint64_t n, const int checking)
 {
     while (n) {
         uint64_t run = c->mdl->ByteCount - c->in;
@@ -134,25 +145,24 @@ static int skip(derive *d, cursor *c, uint64_t n)
             return 1;
         }
         n -= run;
-        if (!step(d, c, c->mdl->Next))
+        if (!step(d, c, c->mdl->Next, checking))
             return 0;
     }
     return 1;
 }
 
 /* Partial MDL over `length` bytes of `src` from `in` (IoBuildPartialMdl). */
-static void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t in,
+INLINE void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t in,
                          uint32_t length, uint32_t origin)
 {
     MDL *dst = ndisemu_rec_payload(k, r);
     uint8_t *va = ndisemu_mdl_va(src) + in;
-    CSHORT mapped = (CSHORT)(src->MdlFlags & (MDL_SOURCE_IS_NONPAGED_POOL |
-                                              MDL_MAPPED_TO_SYSTEM_VA));
+    CSHORT flags = src->MdlFlags;
     ndisemu_mdl_init_built(k, dst, va, length);
-    dst->MdlFlags = (CSHORT)(MDL_PARTIAL | (src->MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL));
-    if (src->MdlFlags & MDL_MAPPED_TO_SYSTEM_VA)
+    dst->MdlFlags = (CSHORT)(MDL_PARTIAL | (flags & MDL_SOURCE_IS_NONPAGED_POOL));
+    if (flags & MDL_MAPPED_TO_SYSTEM_VA)
         dst->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA | MDL_PARTIAL_HAS_BEEN_MAPPED;
-    if (!mapped)
+    if (!(flags & (MDL_SOURCE_IS_NONPAGED_POOL | MDL_MAPPED_TO_SYSTEM_VA)))
         dst->MappedSystemVa = NULL;
     r->origin = origin;
     r->u.mdl.length = length;
@@ -160,9 +170,11 @@ static void make_partial(ndisemu_kernel *k, ndisemu_rec *r, MDL *src, uint32_t i
 
 /* The next inner object of the derived block, not zeroed: only the deep
  * clone's data buffers, which its copy fills at once. */
-static ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
+INLINE ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
 {
-    return ndisemu_inner(d->k, d->rec, &d->at, size, kind, CLONE_TAG);
+    ndisemu_rec *r = ndisemu_inner_again(d->k, d->rec, d->at, size, kind, CLONE_TAG);
+    d->at += ndisemu_inner_span(size);
+    return r;
 }
 
 /* The next inner object, zeroed.  A derived block is allocated with only
@@ -170,7 +182,7 @@ static ndisemu_rec *carve_raw(derive *d, uint64_t size, uint16_t kind)
  * imprints between them, still valid when the block served the same shape
  * last time, are left alone (ndisemu_inner).  A data buffer's slack holds
  * its guard bytes already. */
-static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
+INLINE ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
 {
     ndisemu_rec *r = carve_raw(d, size, kind);
     memset(ndisemu_rec_payload(d->k, r), 0,
@@ -178,17 +190,17 @@ static ndisemu_rec *carve_rec(derive *d, uint64_t size, uint16_t kind)
     return r;
 }
 
-static void *carve(derive *d, uint64_t size, uint16_t kind)
+INLINE void *carve(derive *d, uint64_t size, uint16_t kind)
 {
     return ndisemu_rec_payload(d->k, carve_rec(d, size, kind));
 }
 
 /* Opens a new NB: the retreat buffer first, when the derivation has one. */
-static void begin_nb(derive *d)
+INLINE void begin_nb(derive *d, const int checking)
 {
     uint32_t header = d->delta ? d->delta + d->backfill : 0;
     d->nbs++;
-    if (!d->carving) {
+    if (checking) {
         d->bytes += ndisemu_inner_span(NDISEMU_NB_BYTES);
         if (header)
             d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(max_pages(header))) +
@@ -220,20 +232,20 @@ static void begin_nb(derive *d)
 
 /* Appends partial MDLs for `length` bytes from the cursor; zero-length
  * source MDLs inside the range get no partial MDL. */
-static int add_piece(derive *d, cursor *c, uint64_t length)
+INLINE int add_piece(derive *d, cursor *c, uint64_t length, const int checking)
 {
     d->length += length;
     while (length) {
         uint64_t run = c->mdl->ByteCount - c->in, piece;
         uint32_t pages;
         if (!run) {
-            if (!step(d, c, c->mdl->Next))
+            if (!step(d, c, c->mdl->Next, checking))
                 return 0;
             continue;
         }
         piece = run < length ? run : length;
         pages = (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(c->mdl) + c->in, piece);
-        if (!d->carving) {
+        if (checking) {
             d->bytes += ndisemu_inner_span(ndisemu_mdl_bytes(pages));
         } else {
             ndisemu_rec *r = carve_rec(d, ndisemu_mdl_bytes(pages), NDISEMU_KIND_MDL);
@@ -252,17 +264,32 @@ static int add_piece(derive *d, cursor *c, uint64_t length)
     return 1;
 }
 
+COLD int nb_loop_bug(ndisemu_kernel *k, NET_BUFFER_LIST *orig)
+{
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                            NDISEMU_KIND_NBL, orig, "NET_BUFFER list loops back on itself");
+}
+
+COLD int current_mdl_bug(ndisemu_kernel *k, NET_BUFFER *src)
+{
+    if (!src->CurrentMdl)
+        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
+                                NDISEMU_KIND_NB, src, "CurrentMdl: NULL with a DataLength");
+    return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
+                            src->CurrentMdlOffset, src->CurrentMdl->ByteCount, NDISEMU_KIND_NB,
+                            src, "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
+}
+
 /* The checking pass's look at one source NB before its fields are used:
  * under the verifier the full consistency check, else the object itself and
  * a CurrentMdlOffset inside CurrentMdl (the MDLs are checked as they are
  * reached). */
-static int enter_source(derive *d, NET_BUFFER *src)
+INLINE int enter_source(derive *d, NET_BUFFER *src)
 {
     ndisemu_kernel *k = d->k;
     d->src = src;
     if (--d->nb_budget < 0) {
-        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                         NDISEMU_KIND_NBL, d->orig, "NET_BUFFER list loops back on itself");
+        nb_loop_bug(k, d->orig);
         return 0;
     }
     if (k->verifier ? ndisemu_check_nb(k, src) != NDISEMU_OK
@@ -270,98 +297,100 @@ static int enter_source(derive *d, NET_BUFFER *src)
         return 0;
     if (d->original_mdls || !src->DataLength)
         return 1;
-    if (!src->CurrentMdl || !ndisemu_check_object(k, src->CurrentMdl, NDISEMU_KIND_MDL)) {
-        if (!src->CurrentMdl)
-            ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT, 0, 0,
-                             NDISEMU_KIND_NB, src, "CurrentMdl: NULL with a DataLength");
+    if (!src->CurrentMdl) {
+        current_mdl_bug(k, src);
         return 0;
     }
+    if (!ndisemu_check_object(k, src->CurrentMdl, NDISEMU_KIND_MDL))
+        return 0;
     if (src->CurrentMdlOffset > src->CurrentMdl->ByteCount) {
-        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_NB_INCONSISTENT,
-                         src->CurrentMdlOffset, src->CurrentMdl->ByteCount, NDISEMU_KIND_NB, src,
-                         "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
+        current_mdl_bug(k, src);
         return 0;
     }
     return 1;
 }
 
-static void end_nb(derive *d)
+/* NdisAdjustNetBufferCurrentMdl's result for a new NB whose data starts in
+ * its first MDL (every derived NB: a retreat buffer or a partial MDL, never
+ * empty, heads its chain). */
+INLINE void end_nb(derive *d, const int checking)
 {
-    if (d->carving)
-        ndisemu_nb_fill(d->nb, d->chain, d->delta ? d->backfill : 0, d->length + d->delta);
+    uint32_t offset = d->delta ? d->backfill : 0;
+    NET_BUFFER *nb = d->nb;
+    if (checking)
+        return;
+    if (!d->chain || offset >= d->chain->ByteCount) {
+        ndisemu_nb_fill(nb, d->chain, offset, d->length + d->delta);
+        return;
+    }
+    nb->MdlChain = d->chain;
+    nb->DataOffset = offset;
+    nb->stDataLength = 0;
+    nb->DataLength = (ULONG)(d->length + d->delta);
+    nb->CurrentMdl = d->chain;
+    nb->CurrentMdlOffset = offset;
 }
 
 /* A clone that shares the original's MDLs: they and the buffers they
  * describe must outlive it.  Pass 1 checked the chain (under the verifier,
  * the only time pins are taken). */
-static void pin_chain(derive *d, MDL *m)
+static void pin_chain(ndisemu_kernel *k, ndisemu_rec *nbl, MDL *m)
 {
     for (; m; m = m->Next) {
-        uint32_t block = ndisemu_rec_of(d->k, m)->u.mdl.described;
-        ndisemu_pin(d->k, d->rec, NULL, ndisemu_rec_of(d->k, m));
+        uint32_t block = ndisemu_rec_of(k, m)->u.mdl.described;
+        ndisemu_pin(k, nbl, NULL, ndisemu_rec_of(k, m));
         if (block)
-            ndisemu_pin(d->k, d->rec, NULL, ndisemu_rec_at(d->k, block));
+            ndisemu_pin(k, nbl, NULL, ndisemu_rec_at(k, block));
     }
 }
 
 /* Walks the source NBs once: the checking pass (pass 1) checks everything it
  * reads and sizes the block; pass 2 carves and fills it, over the same,
  * already checked, objects.  Returns 0 if pass 1 found misuse. */
-static int walk(derive *d, NET_BUFFER_LIST *orig)
+INLINE int walk(derive *d, NET_BUFFER_LIST *orig, const int mode, const int checking)
 {
     NET_BUFFER *src;
-    if (d->mode == DERIVE_REASSEMBLE)
-        begin_nb(d);
+    if (mode == DERIVE_REASSEMBLE)
+        begin_nb(d, checking);
     for (src = orig->FirstNetBuffer; src; src = src->Next) {
         cursor c;
         uint64_t rest;
-        if (d->checking && !enter_source(d, src))
+        if (checking && !enter_source(d, src))
             return 0;
         c.mdl = src->CurrentMdl;
         c.in = src->CurrentMdlOffset;
-        if (d->mode == DERIVE_CLONE) {
-            begin_nb(d);
-            if (d->original_mdls) {
-                if (d->carving) {
-                    /* [UNSPEC] The clone shares the original's chain and keeps
-                     * its DataOffset, so it starts at the original's data. */
-                    if (d->pinning)
-                        pin_chain(d, src->MdlChain);
-                    d->nb->MdlChain = src->MdlChain;
-                    d->nb->CurrentMdl = src->CurrentMdl;
-                    d->nb->CurrentMdlOffset = src->CurrentMdlOffset;
-                    d->nb->DataOffset = src->DataOffset;
-                    d->nb->DataLength = src->DataLength;
-                }
-                continue;
-            }
-            if (!add_piece(d, &c, src->DataLength))
-                return 0;
-            end_nb(d);
-            continue;
-        }
         if (src->DataLength <= d->start)
             continue;                  /* [UNSPEC] nothing left past StartOffset */
-        if (!skip(d, &c, d->start))
+        if (!skip(d, &c, d->start, checking))
             return 0;
         rest = src->DataLength - d->start;
-        if (d->mode == DERIVE_REASSEMBLE) {
-            if (!add_piece(d, &c, rest))
+        if (mode == DERIVE_REASSEMBLE) {
+            if (!add_piece(d, &c, rest, checking))
                 return 0;
             continue;
         }
         while (rest) {                 /* fragments never span two source NBs */
             uint64_t piece = rest < d->max_len ? rest : d->max_len;
-            begin_nb(d);
-            if (!add_piece(d, &c, piece))
+            begin_nb(d, checking);
+            if (!add_piece(d, &c, piece, checking))
                 return 0;
-            end_nb(d);
+            end_nb(d, checking);
             rest -= piece;
         }
     }
-    if (d->mode == DERIVE_REASSEMBLE)
-        end_nb(d);
+    if (mode == DERIVE_REASSEMBLE)
+        end_nb(d, checking);
     return 1;
+}
+
+/* The walk's copies, one per derivation and pass. */
+static int walk_pass(derive *d, NET_BUFFER_LIST *orig, int checking)
+{
+    if (d->mode == DERIVE_FRAGMENT)
+        return checking ? walk(d, orig, DERIVE_FRAGMENT, PASS_CHECK)
+                        : walk(d, orig, DERIVE_FRAGMENT, PASS_CARVE);
+    return checking ? walk(d, orig, DERIVE_REASSEMBLE, PASS_CHECK)
+                    : walk(d, orig, DERIVE_REASSEMBLE, PASS_CARVE);
 }
 
 /* FNV-1a over the NB list and each NB's MDL chain: the shape a derived NBL's
@@ -397,18 +426,17 @@ static ndisemu_pool *resolve_pools(ndisemu_kernel *k, void *nbl_pool, void *nb_p
 static NET_BUFFER_LIST *start_nbl(derive *d, ndisemu_pool *pool, ndisemu_pool *nb_pool,
                                   uint64_t zero)
 {
-    ndisemu_rec *r = ndisemu_alloc(d->k, d->bytes, NDISEMU_KIND_NBL,
-                                   pool->tag ? pool->tag : CLONE_TAG, NULL, zero);
+    ndisemu_rec *r = ndisemu_alloc_composite(d->k, d->bytes, NDISEMU_NBL_BYTES,
+                                             NDISEMU_KIND_NBL,
+                                             pool->tag ? pool->tag : CLONE_TAG, NULL, zero);
     NET_BUFFER_LIST *nbl;
     if (!r)
         return NULL;
     nbl = ndisemu_rec_payload(d->k, r);
-    ndisemu_rec_set_size(d->k, r, NDISEMU_NBL_BYTES);
     d->rec = r;
     d->pinning = d->k->verifier;
     d->at = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
     d->nb_link = &nbl->FirstNetBuffer;
-    d->carving = 1;
     d->nbs = 0;
     d->rec->origin = d->origin;
     d->rec->u.nbl.pool = pool;
@@ -445,19 +473,16 @@ static int derive_nbl(derive *d, NET_BUFFER_LIST *orig, ndisemu_pool *pool, ndis
     d->nbs = 0;
     d->nb_budget = d->k->stats.live[NDISEMU_KIND_NB];
     d->mdl_budget = d->k->stats.live[NDISEMU_KIND_MDL];
-    d->checking = 1;
-    if (!walk(d, orig))                /* pass 1: check and size */
+    /* pass 1: check and size */
+    if (!walk_pass(d, orig, 1))
         return NDISEMU_BUGCHECK;
-    d->checking = 0;
     nbl = start_nbl(d, pool, nbp, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
     if (!nbl)
         return ndisemu_alloc_rc(d->k);
-    walk(d, orig);                     /* pass 2: carve and fill */
+    /* pass 2: carve and fill */
+    walk_pass(d, orig, 0);
     finish_nbl(d, nbl, pool, nbp);
-    ndisemu_trace_derived(d->k, nbl, orig, d->origin,
-                          d->mode == DERIVE_CLONE ? (d->original_mdls ?
-                                                     NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS : 0)
-                                                  : d->delta);
+    ndisemu_trace_derived(d->k, nbl, orig, d->origin, d->delta);
     *out = nbl;
     return NDISEMU_OK;
 }
@@ -481,12 +506,165 @@ static void adopt(derive *d, NET_BUFFER_LIST *child, NET_BUFFER_LIST *parent)
     parent->ChildRefCount++;
 }
 
+/* ---- clones ---------------------------------------------------------------- */
+/*
+ * The clone is the derivation a driver makes per packet, so it has a path
+ * of its own, with the walk's state in locals: the checking pass (every NB
+ * and every MDL the clone covers checked as a live object before a field
+ * of it is read, chains that loop stopped, and under the verifier each
+ * source NB's full consistency check) sizes the block; the carving pass
+ * fills it over the same, already checked, objects.  A block reused whole
+ * for the same shape keeps its inner records and header imprints
+ * (ndisemu_inner_again), so carving it again rewrites only what a life
+ * changes.
+ */
+
+/* Pass 1: checks the source NBs and returns the block's payload bytes, 0
+ * with k->bug set on misuse.  `original_mdls`: the clone shares the NBs'
+ * chains, so only the NBs themselves are needed. */
+static uint64_t clone_check(ndisemu_kernel *k, NET_BUFFER_LIST *orig, int original_mdls,
+                            uint32_t *nbs)
+{
+    int64_t nb_budget = k->stats.live[NDISEMU_KIND_NB];
+    int64_t mdl_budget = k->stats.live[NDISEMU_KIND_MDL];
+    uint64_t bytes = ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
+    uint32_t count = 0;
+    NET_BUFFER *src;
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        uint64_t length;
+        uint32_t in;
+        MDL *m;
+        if (--nb_budget < 0) {
+            nb_loop_bug(k, orig);
+            return 0;
+        }
+        if (k->verifier ? ndisemu_check_nb(k, src) != NDISEMU_OK
+                        : !ndisemu_check_object(k, src, NDISEMU_KIND_NB))
+            return 0;
+        count++;
+        bytes += ndisemu_inner_span(NDISEMU_NB_BYTES);
+        if (original_mdls || !(length = src->DataLength))
+            continue;
+        m = src->CurrentMdl;
+        if (!m) {
+            current_mdl_bug(k, src);
+            return 0;
+        }
+        if (!ndisemu_check_object(k, m, NDISEMU_KIND_MDL))
+            return 0;
+        in = src->CurrentMdlOffset;
+        if (in > m->ByteCount) {
+            current_mdl_bug(k, src);
+            return 0;
+        }
+        for (;;) {                     /* a partial MDL per non-empty run */
+            uint64_t run = m->ByteCount - in;
+            if (run) {
+                uint64_t piece = run < length ? run : length;
+                bytes += ndisemu_inner_span(ndisemu_mdl_bytes(
+                    (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(m) + in, piece)));
+                length -= piece;
+                if (!length)
+                    break;
+            }
+            m = m->Next;
+            in = 0;
+            if (!m || --mdl_budget < 0 || !ndisemu_check_object(k, m, NDISEMU_KIND_MDL)) {
+                if (!m || mdl_budget < 0)
+                    chain_bug(k, src, m);
+                return 0;
+            }
+        }
+    }
+    *nbs = count;
+    return bytes;
+}
+
+/* Pass 2: carves and fills the NBs and partial MDLs from `at` on. */
+static void clone_carve(ndisemu_kernel *k, ndisemu_rec *rec, NET_BUFFER_LIST *nbl,
+                        NET_BUFFER_LIST *orig, ndisemu_pool *nbp, uint32_t origin,
+                        int original_mdls)
+{
+    uint8_t *at = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
+    NET_BUFFER **link = &nbl->FirstNetBuffer;
+    int pinning = k->verifier;
+    NET_BUFFER *src;
+    for (src = orig->FirstNetBuffer; src; src = src->Next) {
+        ndisemu_rec *r = ndisemu_inner_again(k, rec, at, NDISEMU_NB_BYTES, NDISEMU_KIND_NB,
+                                             CLONE_TAG);
+        NET_BUFFER *nb = (NET_BUFFER *)(at + NDISEMU_HEADER);
+        uint64_t length = src->DataLength;
+        MDL *chain = NULL, **mdl_link = &chain, *m;
+        uint32_t in;
+        ndisemu_zero16(nb, ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN));
+        at += ndisemu_inner_span(NDISEMU_NB_BYTES);
+        r->origin = origin;
+        nb->NdisPoolHandle = nbp->handle;
+        *link = nb;
+        link = &nb->Next;
+        if (original_mdls) {
+            /* [UNSPEC] The clone shares the original's chain and keeps its
+             * DataOffset, so it starts at the original's data. */
+            if (pinning)
+                pin_chain(k, rec, src->MdlChain);
+            nb->MdlChain = src->MdlChain;
+            nb->CurrentMdl = src->CurrentMdl;
+            nb->CurrentMdlOffset = src->CurrentMdlOffset;
+            nb->DataOffset = src->DataOffset;
+            nb->DataLength = src->DataLength;
+            continue;
+        }
+        m = src->CurrentMdl;
+        in = src->CurrentMdlOffset;
+        while (length) {
+            uint64_t run = m->ByteCount - in;
+            if (run) {
+                uint64_t piece = run < length ? run : length;
+                uint32_t pages = (uint32_t)ndisemu_span_pages(ndisemu_mdl_va(m) + in, piece);
+                uint64_t size = ndisemu_mdl_bytes(pages);
+                ndisemu_rec *mr = ndisemu_inner_again(k, rec, at, size, NDISEMU_KIND_MDL,
+                                                      CLONE_TAG);
+                MDL *mdl = (MDL *)(at + NDISEMU_HEADER);
+                /* the header fields and PFNs are all written: zero the rest (an
+                 * MDL is 48 bytes and PFNs 8, so the slack is 0 or 8 bytes) */
+                _Static_assert(sizeof(MDL) % 16 == 0 && sizeof(PFN_NUMBER) == 8, "MDL slack");
+                ndisemu_zero16(mdl, sizeof *mdl);
+                if (size & (NDISEMU_ALIGN - 1))
+                    *(uint64_t *)((uint8_t *)mdl + size) = 0;
+                at += ndisemu_inner_span(size);
+                make_partial(k, mr, m, in, (uint32_t)piece, origin);
+                if (pinning) {         /* the source's buffer must outlive this MDL */
+                    uint32_t block = ndisemu_rec_of(k, m)->u.mdl.described;
+                    ndisemu_pin(k, rec, mr, block ? ndisemu_rec_at(k, block) : NULL);
+                    mr->u.mdl.described = block;    /* where the next check looks first */
+                }
+                *mdl_link = mdl;
+                mdl_link = &mdl->Next;
+                length -= piece;
+                if (!length)
+                    break;
+            }
+            m = m->Next;
+            in = 0;
+        }
+        /* NdisAdjustNetBufferCurrentMdl's result: the first partial MDL,
+         * never empty, holds the first byte */
+        nb->MdlChain = chain;
+        nb->DataLength = src->DataLength;
+        nb->CurrentMdl = chain;
+    }
+}
+
 int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,
                       uint32_t flags, uint32_t origin, NET_BUFFER_LIST **out)
 {
-    derive d = { .k = k, .mode = DERIVE_CLONE, .origin = origin };
+    int original_mdls = (flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS) != 0;
     ndisemu_pool *pool, *nbp;
-    int rc;
+    NET_BUFFER_LIST *nbl;
+    ndisemu_nbl_private *priv;
+    ndisemu_rec *r;
+    uint64_t bytes;
+    uint32_t nbs;
     *out = NULL;
     NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_FWPS_CLONE ? "FwpsAllocateCloneNetBufferList0"
                                                         : "NdisAllocateCloneNetBufferList");
@@ -498,17 +676,45 @@ int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, 
     if (origin == NDISEMU_ORIGIN_FWPS_CLONE && flags)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, flags, 0,
                                 NDISEMU_KIND_NBL, orig, "FWPS clone flags must be 0");
-    d.original_mdls = (flags & NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS) != 0;
     if (ndisemu_check_irql(k) || !(pool = resolve_pools(k, nbl_pool, nb_pool, &nbp)))
         return NDISEMU_BUGCHECK;
     if (origin == NDISEMU_ORIGIN_FWPS_CLONE && check_parent_count(k, orig))
         return NDISEMU_BUGCHECK;
-    rc = derive_nbl(&d, orig, pool, nbp, out);
-    if (rc)
-        return rc;
-    d.rec->u.nbl.clone_flags = flags;
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE)
-        adopt(&d, *out, orig);
+    if (!ndisemu_check_object(k, orig, NDISEMU_KIND_NBL) ||
+        !(bytes = clone_check(k, orig, original_mdls, &nbs)))
+        return NDISEMU_BUGCHECK;
+    /* Nothing is zeroed by the allocation: the NBL here, each inner object
+     * as it is carved (a constant-size memset stays inline). */
+    r = ndisemu_alloc_composite(k, bytes, NDISEMU_NBL_BYTES, NDISEMU_KIND_NBL,
+                                pool->tag ? pool->tag : CLONE_TAG, NULL, 0);
+    if (!r)
+        return ndisemu_alloc_rc(k);
+    nbl = ndisemu_rec_payload(k, r);
+    ndisemu_zero16(nbl, ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN));
+    r->origin = origin;
+    priv = &r->u.nbl;
+    priv->pool = pool;
+    priv->nb_pool = nbp;
+    priv->nb_count = nbs;
+    priv->clone_flags = flags;
+    nbl->NdisPoolHandle = pool->handle;
+    nbl->NetBufferListInfo[NetBufferListProtocolId] = (void *)(uintptr_t)pool->protocol_id;
+    clone_carve(k, r, nbl, orig, nbp, origin, original_mdls);
+    if (k->verifier)
+        priv->snapshot = shape_hash(nbl);
+    pool->live++;
+    pool->allocated++;
+    nbp->live += nbs;
+    nbp->allocated += nbs;
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE) {
+        /* Unlike the NDIS calls, the FWPS clone links the child to its parent. */
+        nbl->ParentNetBufferList = orig;
+        priv->parent = orig;
+        orig->ChildRefCount++;
+    }
+    ndisemu_trace_derived(k, nbl, orig, origin, original_mdls
+                                                ? NDIS_CLONE_FLAGS_USE_ORIGINAL_MDLS : 0);
+    *out = nbl;
     return NDISEMU_OK;
 }
 
@@ -574,12 +780,10 @@ int ndisemu_reassemble_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *frag, void *pool_
 
 /* What every derived-NBL free checks before releasing the block: the shape
  * restored (NB list and MDL chains as allocated, no retreat MDLs left). */
-static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+static int check_restored_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl,
+                               ndisemu_nbl_private *priv)
 {
-    ndisemu_nbl_private *priv = ndisemu_nbl_private_of(k, nbl);
     NET_BUFFER *nb;
-    if (!k->verifier || !priv->snapshot)
-        return NDISEMU_OK;
     if (ndisemu_check_nbl(k, nbl))
         return NDISEMU_BUGCHECK;
     for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next)
@@ -596,6 +800,13 @@ static int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     return NDISEMU_OK;
 }
 
+static inline int check_restored(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, ndisemu_rec *r)
+{
+    if (!k->verifier || !r->u.nbl.snapshot)
+        return NDISEMU_OK;
+    return check_restored_slow(k, nbl, &r->u.nbl);
+}
+
 static void release(ndisemu_kernel *k, ndisemu_rec *r)
 {
     r->u.nbl.pool->live--;
@@ -608,12 +819,13 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
 {
     ndisemu_nbl_private *priv;
     NET_BUFFER_LIST *parent = NULL;
-    ndisemu_rec *r = ndisemu_live_rec(k, clone, NDISEMU_KIND_NBL);
+    ndisemu_rec *r;
     NDISEMU_CALL(k, origin == NDISEMU_ORIGIN_FWPS_CLONE ? "FwpsFreeCloneNetBufferList0"
                                                         : "NdisFreeCloneNetBufferList");
-    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && r && r->origin == NDISEMU_ORIGIN_DEEP_CLONE)
+    if (origin == NDISEMU_ORIGIN_FWPS_CLONE && (r = ndisemu_live_rec(k, clone, NDISEMU_KIND_NBL)) &&
+        r->origin == NDISEMU_ORIGIN_DEEP_CLONE)
         origin = NDISEMU_ORIGIN_DEEP_CLONE;   /* one free call for both FWPS clones */
-    if (ndisemu_check_nbl_free(k, clone, origin))
+    if (!(r = ndisemu_nbl_to_free(k, clone, origin)))
         return NDISEMU_BUGCHECK;
     priv = &r->u.nbl;
     if (flags != priv->clone_flags)
@@ -633,7 +845,7 @@ int ndisemu_free_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *clone, uint32_t f
                                     NDISEMU_KIND_NBL, parent,
                                     "parent's ChildRefCount is already 0 (changed by hand?)");
     }
-    if (check_restored(k, clone) || ndisemu_check_release(k, r))
+    if (check_restored(k, clone, r) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     /* [UNSPEC] chosen: the FWPS free gives back the count its allocation took. */
     if (parent) {
@@ -650,15 +862,14 @@ static int free_derived(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t delta,
 {
     ndisemu_nbl_private *priv;
     ndisemu_rec *r;
-    if (ndisemu_check_nbl_free(k, nbl, origin))
+    if (!(r = ndisemu_nbl_to_free(k, nbl, origin)))
         return NDISEMU_BUGCHECK;
-    r = ndisemu_rec_of(k, nbl);
     priv = &r->u.nbl;
     if (delta != priv->delta)
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_PARAMETER, delta,
                                 priv->delta, NDISEMU_KIND_NBL, nbl,
                                 "DataOffsetDelta differs from the one given at allocation");
-    if (check_restored(k, nbl) || ndisemu_check_release(k, r))
+    if (check_restored(k, nbl, r) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     release(k, r);                   /* the advance by delta is implied: all goes */
     return NDISEMU_OK;

@@ -194,6 +194,11 @@ int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb);
 int ndisemu_check_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 /* Read-only probe for checked views: 0 if [p, p+length) may be read. */
 int ndisemu_probe(ndisemu_kernel *k, const void *p, uint64_t length, int kind);
+/* The count of blocks freed so far, where it is kept: objects stop being
+ * live only when a block is freed (inner objects with their block), so an
+ * object a probe found live is live still while the count is unchanged.
+ * Checked views read it before each field instead of probing again. */
+const uint64_t *ndisemu_free_count(ndisemu_kernel *k);
 
 /* -- pools (pool.c) ------------------------------------------------------ */
 int ndisemu_allocate_nbl_pool(ndisemu_kernel *k, const NET_BUFFER_LIST_POOL_PARAMETERS *p,
@@ -224,6 +229,18 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb);
 int ndisemu_adjust_current_mdl(ndisemu_kernel *k, NET_BUFFER *nb);
 int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t length,
                     uint8_t *out);
+/* The buffers ndisemu_nbl_bytes copies into, owned by the caller (the
+ * Python Kernel keeps them as long as the machine): `capacity` bytes of
+ * data and `max_nbs` (at least 2) NB lengths. */
+void ndisemu_set_scratch(ndisemu_kernel *k, uint8_t *data, uint64_t capacity, uint64_t *lengths,
+                         uint64_t max_nbs);
+/* nbl_bytes in one call: checks the NBL (ndisemu_check_nbl), then copies
+ * every NB's used data into the scratch data, one after another, with each
+ * NB's length in the scratch lengths; returns the NB count.  When they do
+ * not fit, copies nothing and returns NDISEMU_NO_MEMORY with the NB count
+ * and byte total in lengths[0] and [1] (the caller grows its buffers and
+ * calls again); NDISEMU_BUGCHECK when a check fails. */
+int64_t ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
 
 /* -- NET_BUFFER_LIST and contexts (nbl.c) -------------------------------- */
 int ndisemu_allocate_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
@@ -244,6 +261,19 @@ int ndisemu_build_nbl(ndisemu_kernel *k, void *pool, void *nb_pool, uint32_t cou
                       const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
                       uint32_t data_offset, NET_BUFFER_LIST **out);
 int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl);
+/* The same build from one buffer: the payloads one after another in `data`,
+ * their lengths in `lengths` (NULL: one payload of `length` bytes).  The
+ * NBL, or NULL with ndisemu_last_rc() saying why: the Python helper's one
+ * native call, with the fewest arguments for cffi to convert. */
+NET_BUFFER_LIST *ndisemu_build_nbl_flat(ndisemu_kernel *k, void *pool, void *nb_pool,
+                                        uint32_t count, const uint8_t *data,
+                                        const uint64_t *lengths, uint64_t length,
+                                        const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
+                                        uint32_t data_offset);
+/* The common case in fewer arguments: one payload, one MDL per NB, NBs from
+ * the Kernel's default NB pool. */
+NET_BUFFER_LIST *ndisemu_build_nbl_one(ndisemu_kernel *k, void *pool, const uint8_t *data,
+                                       uint64_t length, uint32_t data_offset);
 
 /* -- derived NBLs and the FWPS calls (clone.c) ------------------------- */
 int ndisemu_clone_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *orig, void *nbl_pool, void *nb_pool,

@@ -95,6 +95,9 @@ typedef struct {
 } ndisemu_mdl_private;
 
 #define NDISEMU_CTX_NEW_BLOCK 0x10000u
+/* Bytes of the per-kind part an inner object's record uses (NB, MDL). */
+#define NDISEMU_INNER_PRIVATE (sizeof(ndisemu_nb_private) > sizeof(ndisemu_mdl_private) \
+                               ? sizeof(ndisemu_nb_private) : sizeof(ndisemu_mdl_private))
 
 /* The allocation record of one block or of one object inside a composite
  * block (an NBL allocated with its context, NB, MDL and data).  Records of
@@ -164,6 +167,12 @@ struct ndisemu_kernel {
     uint32_t info_count[2];
     int asan;                        /* the arena is poisoned for sanitized drivers */
     char *asan_note;                 /* what an ASan report adds (asan.c), or NULL */
+    uint8_t *out_data;               /* ndisemu_set_scratch: where nbl_bytes copies to */
+    uint64_t out_capacity;
+    uint64_t *out_lengths;
+    uint64_t out_max_nbs;
+    uint64_t frees;                  /* blocks freed so far: an object live when this
+                                        last read the same is live still */
     int trace_on;                    /* record events (trace.c): checked inline */
     struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };
@@ -171,6 +180,19 @@ struct ndisemu_kernel {
 /* Names the call being executed: records, bug checks and leak reports say
  * which call allocated, freed or was refused. */
 #define NDISEMU_CALL(k, name) ((k)->call = (name))
+
+/* Zeroes `n` bytes (a multiple of 16, a constant) at 16-aligned `p` with
+ * 16-byte stores, unrolled: for the few hundred bytes of an NDIS object
+ * this beats both a memset call and the `rep stos` compilers emit. */
+typedef uint8_t ndisemu_v16 __attribute__((vector_size(16)));
+static inline __attribute__((always_inline)) void ndisemu_zero16(void *p, uint64_t n)
+{
+    ndisemu_v16 *v = (ndisemu_v16 *)p;
+    uint64_t i;
+#pragma GCC unroll 32
+    for (i = 0; i < n / 16; i++)
+        v[i] = (ndisemu_v16){ 0 };
+}
 
 /* -- records (arena.c) --------------------------------------------------- */
 static inline uint64_t ndisemu_align_up(uint64_t n, uint64_t a)
@@ -229,6 +251,11 @@ static inline int ndisemu_is_inner(const ndisemu_rec *r)
  * list. */
 ndisemu_rec *ndisemu_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                            ndisemu_pool *pool, uint64_t zero);
+/* The same for a block that holds inner objects after its own object of
+ * `own` bytes (the size its record and header give). */
+ndisemu_rec *ndisemu_alloc_composite(ndisemu_kernel *k, uint64_t size, uint32_t own,
+                                     uint16_t kind, uint32_t tag, ndisemu_pool *pool,
+                                     uint64_t zero);
 /* Carves an inner object inside a composite block at *cursor: its record. */
 ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *block, uint8_t **cursor,
                            uint64_t size, uint16_t kind, uint32_t tag);
@@ -238,7 +265,8 @@ void ndisemu_free_rec(ndisemu_kernel *k, ndisemu_rec *r, ndisemu_pool *pool);
 void *ndisemu_block_alloc(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                           ndisemu_pool *pool);
 /* The same, with the payload zeroed only up to `zero` bytes (a caller that
- * overwrites the rest, as the deep clone's copy does, saves the fill). */
+ * overwrites the rest, as build_nbl's copy does, saves the fill); the slack
+ * past `size` is zeroed (or guarded) all the same. */
 void *ndisemu_block_alloc_ex(ndisemu_kernel *k, uint64_t size, uint16_t kind, uint32_t tag,
                              ndisemu_pool *pool, uint64_t zero);
 /* What a call returns when an allocation came back NULL: NDISEMU_BUGCHECK if
@@ -247,9 +275,6 @@ static inline int ndisemu_alloc_rc(ndisemu_kernel *k)
 {
     return k->alloc_refused ? NDISEMU_BUGCHECK : NDISEMU_NO_MEMORY;
 }
-/* Sets the payload size of a block that holds inner objects after its own
- * object (the inner objects are carved from `size` on). */
-void ndisemu_rec_set_size(ndisemu_kernel *k, ndisemu_rec *r, uint32_t size);
 /* Marks the block holding record r as one whose free must look closer. */
 void ndisemu_watch(ndisemu_kernel *k, ndisemu_rec *r);
 /* Returns a block to its lookaside/free list (or, for a VERIFY pool, to its
@@ -268,6 +293,50 @@ static inline uint64_t ndisemu_inner_span(uint64_t size)
 {
     return NDISEMU_HEADER + ndisemu_align_up(size, NDISEMU_ALIGN);
 }
+/* ndisemu_inner's common case, inline: the block, reused whole, had an
+ * object at `at` in its last life, whose record serves again.  Its header
+ * imprint too, when it was of the same kind, size and tag and no poison
+ * overwrote it (only the state changes); else it is stamped anew.  Data
+ * buffers (their guard), a sanitized arena, a trace log and a first life
+ * go to ndisemu_inner.  The caller moves its cursor past the object. */
+static inline ndisemu_rec *ndisemu_inner_again(ndisemu_kernel *k, ndisemu_rec *outer,
+                                               uint8_t *at, uint64_t size, uint16_t kind,
+                                               uint32_t tag)
+{
+    uint64_t offset = (uint64_t)(at - k->base);
+    ndisemu_rec *r = ndisemu_rec_at(k, k->map[offset >> NDISEMU_GRANULE_SHIFT]);
+    ndisemu_header *h = (ndisemu_header *)at;
+    if (r->block != outer->id || r->offset != offset || r->state != NDISEMU_STATE_FREE ||
+        kind == NDISEMU_KIND_DATA || k->asan || k->trace)
+        return ndisemu_inner(k, outer, &at, size, kind, tag);
+    if ((outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind && r->size == size &&
+        r->tag == tag) {
+        h->state = NDISEMU_STATE_LIVE;
+    } else {
+        h->magic = NDISEMU_MAGIC;
+        h->kind = kind;
+        h->state = NDISEMU_STATE_LIVE;
+        h->tag = tag;
+        h->size = (uint32_t)size;
+        h->self = offset;
+        h->span = 0;
+        h->outer = (uint32_t)(offset - outer->offset);
+        r->kind = kind;
+        r->size = (uint32_t)size;
+        r->tag = tag;
+    }
+    r->origin = 0;
+    r->flags = 0;
+    r->pins = 0;
+    r->pinned_by = 0;
+    r->mark = 0;
+    r->freed_by = NULL;
+    memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
+    r->state = NDISEMU_STATE_LIVE;
+    r->call = k->call;
+    k->stats.live[kind]++;
+    return r;
+}
 int ndisemu_should_fail(ndisemu_kernel *k);
 /* Checks a VERIFY pool's quarantine for writes after the free (0xD5). */
 int ndisemu_scan_pool_quarantine(ndisemu_kernel *k, ndisemu_pool *pool);
@@ -285,6 +354,10 @@ void ndisemu_asan_forget(ndisemu_kernel *k);
 /* The live data buffer (a block, or an inner data object) holding
  * [p, p + length), or NULL.  Packet bytes may live only in data. */
 ndisemu_rec *ndisemu_data_containing(ndisemu_kernel *k, const void *p, uint64_t length);
+/* The same, trying first the block of record `hint` (0: none), such as the
+ * block an MDL's bytes lay in at its last check. */
+ndisemu_rec *ndisemu_data_containing_hint(ndisemu_kernel *k, const void *p, uint64_t length,
+                                          uint32_t hint);
 int ndisemu_ids_grow(ndisemu_ids *list);
 static inline int ndisemu_ids_push(ndisemu_ids *list, uint32_t id)
 {
@@ -433,7 +506,11 @@ uint64_t ndisemu_nb_data_parts(uint32_t data_size);
  * `block` at *cursor and points `nb` at them (DataOffset 0, DataLength all). */
 void ndisemu_nb_attach_data(ndisemu_kernel *k, void *block, uint8_t **cursor,
                             NET_BUFFER *nb, uint32_t data_size, uint32_t tag);
-ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind);
+static inline ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind)
+{
+    ndisemu_rec *r = ndisemu_check_object(k, pool, kind);
+    return r ? &r->u.pool : NULL;
+}
 /* BugCheck for freeing an NB that still holds retreat-allocated MDLs. */
 int ndisemu_retreat_leak(ndisemu_kernel *k, NET_BUFFER *nb);
 /* NdisAllocateNetBufferAndNetBufferList's work, for an NBL of `origin`. */
@@ -442,11 +519,31 @@ int ndisemu_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
                        uint64_t data_length, uint32_t origin, NET_BUFFER_LIST **out);
 /* NdisFreeNetBufferList's work, for an NBL of `origin`. */
 int ndisemu_free_pool_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
-/* Checks shared by every NBL free call (see nbl.c). */
-int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
+/* Checks shared by every NBL free call: live (a freed one is a double
+ * free), the right call for its origin, no children, no references, no
+ * context left from NdisAllocateNetBufferListContext.  The record, or NULL
+ * with k->bug set.  Inline when all hold; the slow path says which not. */
+ndisemu_rec *ndisemu_nbl_to_free_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin);
+static inline ndisemu_rec *ndisemu_nbl_to_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl,
+                                               uint32_t origin)
+{
+    ndisemu_rec *r = k->irql <= DISPATCH_LEVEL ? ndisemu_live_rec(k, nbl, NDISEMU_KIND_NBL)
+                                               : NULL;
+    if (r && r->origin == origin && nbl->ChildRefCount == 0 && !r->u.nbl.references &&
+        !r->u.nbl.context_depth)
+        return r;
+    return ndisemu_nbl_to_free_slow(k, nbl, origin);
+}
 /* Releases what an NBL's record holds outside the arena (context stack,
  * owned and pinned lists).  Every NBL free calls it. */
-void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl);
+void ndisemu_nbl_private_release_slow(ndisemu_kernel *k, ndisemu_rec *nbl);
+static inline void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl)
+{
+    ndisemu_nbl_private *priv = &nbl->u.nbl;
+    if (priv->pins_taken || priv->owned.ids || priv->context_ops)
+        ndisemu_nbl_private_release_slow(k, nbl);
+    priv->context_depth = 0;
+}
 
 #define NDISEMU_NBL_BYTES sizeof(NET_BUFFER_LIST)
 #define NDISEMU_NB_BYTES sizeof(NET_BUFFER)
@@ -471,17 +568,18 @@ static inline void ndisemu_trace_at(ndisemu_kernel *k, const void *object, uint3
     if (k->trace_on)
         ndisemu_trace_record(k, ndisemu_rec_of(k, object), event, a0, a1, a2);
 }
-/* A new lifetime of record r (ALLOCATED; `block` the enclosing block's
- * display address for an inner object).  Tested against the log rather than
+/* A new lifetime of record r (ALLOCATED; `outer` the enclosing block's
+ * record for an inner object, else NULL).  Tested against the log rather than
  * against k->trace_on: while a log exists, even with recording off, a reused
  * record must get a new generation, or the log kept for reading would
  * credit the old object's events to the new one.  Never traced: one test. */
-void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r, uint64_t block);
+void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r,
+                                  const ndisemu_rec *outer);
 static inline void ndisemu_trace_allocated(ndisemu_kernel *k, const ndisemu_rec *r,
-                                           uint64_t block)
+                                           const ndisemu_rec *outer)
 {
     if (k->trace)
-        ndisemu_trace_allocated_slow(k, r, block);
+        ndisemu_trace_allocated_slow(k, r, outer);
 }
 /* A derived NBL: DERIVED on it, CHILD_DERIVED on its source. */
 void ndisemu_trace_derived_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, NET_BUFFER_LIST *orig,

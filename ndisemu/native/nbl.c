@@ -48,12 +48,12 @@ static NET_BUFFER_LIST *carve_nbl(ndisemu_kernel *k, ndisemu_pool *pool, uint16_
      * backfill (Offset). */
     if (context_bytes < pool->context_size)
         context_bytes = pool->context_size;
-    r = ndisemu_alloc(k, ndisemu_nbl_object_bytes(pool, context_bytes), NDISEMU_KIND_NBL,
-                      pool->tag, pool, UINT64_MAX);
+    r = ndisemu_alloc_composite(k, ndisemu_nbl_object_bytes(pool, context_bytes),
+                                NDISEMU_NBL_BYTES, NDISEMU_KIND_NBL, pool->tag, pool,
+                                UINT64_MAX);
     if (!r)
         return NULL;
     nbl = ndisemu_rec_payload(k, r);
-    ndisemu_rec_set_size(k, r, NDISEMU_NBL_BYTES);
     cursor = (uint8_t *)nbl + ndisemu_align_up(NDISEMU_NBL_BYTES, NDISEMU_ALIGN);
     r->origin = origin;
     r->u.nbl.pool = pool;
@@ -141,31 +141,32 @@ static const char *nbl_free_rule(uint32_t origin)
     }
 }
 
-/* Checks shared by every NBL free call: live, the right call, no children,
- * no references, no context left from NdisAllocateNetBufferListContext. */
-int ndisemu_check_nbl_free(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
+/* The slow path of ndisemu_nbl_to_free: which of its checks failed. */
+ndisemu_rec *ndisemu_nbl_to_free_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
 {
     ndisemu_nbl_private *priv;
     ndisemu_rec *r = ndisemu_check_free(k, nbl, NDISEMU_KIND_NBL, "NET_BUFFER_LIST freed twice");
     if (!r)
-        return NDISEMU_BUGCHECK;
+        return NULL;
     priv = &r->u.nbl;
     if (r->origin != origin)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin,
-                                origin, NDISEMU_KIND_NBL, nbl, nbl_free_rule(r->origin));
-    if (nbl->ChildRefCount != 0)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CHILDREN_OUTSTANDING,
-                                (uint64_t)(int64_t)nbl->ChildRefCount, 0, NDISEMU_KIND_NBL, nbl,
-                                "ChildRefCount is not 0: children must be freed first");
-    if (priv->references)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_REFERENCED,
-                                (uint64_t)priv->references, 0, NDISEMU_KIND_NBL, nbl,
-                                "freed while FwpsReferenceNetBufferList0 references remain");
-    if (priv->context_depth)
-        return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CONTEXT_ORDER,
-                                priv->context_depth, 0, NDISEMU_KIND_NBL, nbl,
-                                "context from NdisAllocateNetBufferListContext not freed first");
-    return NDISEMU_OK;
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin, origin,
+                         NDISEMU_KIND_NBL, nbl, nbl_free_rule(r->origin));
+    else if (nbl->ChildRefCount != 0)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CHILDREN_OUTSTANDING,
+                         (uint64_t)(int64_t)nbl->ChildRefCount, 0, NDISEMU_KIND_NBL, nbl,
+                         "ChildRefCount is not 0: children must be freed first");
+    else if (priv->references)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_REFERENCED,
+                         (uint64_t)priv->references, 0, NDISEMU_KIND_NBL, nbl,
+                         "freed while FwpsReferenceNetBufferList0 references remain");
+    else if (priv->context_depth)
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_CONTEXT_ORDER,
+                         priv->context_depth, 0, NDISEMU_KIND_NBL, nbl,
+                         "context from NdisAllocateNetBufferListContext not freed first");
+    else
+        return r;
+    return NULL;
 }
 
 /* The preallocated NB of a block goes with it: it must not carry retreat
@@ -189,9 +190,8 @@ static int check_inner_retreats(ndisemu_kernel *k, ndisemu_rec *block)
 int ndisemu_free_pool_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, uint32_t origin)
 {
     ndisemu_rec *r;
-    if (ndisemu_check_nbl_free(k, nbl, origin))
+    if (!(r = ndisemu_nbl_to_free(k, nbl, origin)))
         return NDISEMU_BUGCHECK;
-    r = ndisemu_rec_of(k, nbl);
     if (check_inner_retreats(k, r) || ndisemu_check_release(k, r))
         return NDISEMU_BUGCHECK;
     r->u.nbl.pool->live--;
@@ -205,7 +205,7 @@ int ndisemu_free_nbl(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     return ndisemu_free_pool_nbl(k, nbl, NDISEMU_ORIGIN_POOL);
 }
 
-void ndisemu_nbl_private_release(ndisemu_kernel *k, ndisemu_rec *nbl)
+void ndisemu_nbl_private_release_slow(ndisemu_kernel *k, ndisemu_rec *nbl)
 {
     ndisemu_nbl_private *priv = &nbl->u.nbl;
     if (priv->pins_taken)
@@ -354,7 +354,9 @@ static int build_chain(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const uint8_t *p
         uint64_t i;
         if (piece > total - done)
             piece = total - done;
-        data = ndisemu_block_alloc(k, piece, NDISEMU_KIND_DATA, BUILT_TAG, NULL);
+        /* only the slack past `piece` is zeroed (or guarded): the pattern
+         * and the payload fill the rest (below) */
+        data = ndisemu_block_alloc_ex(k, piece, NDISEMU_KIND_DATA, BUILT_TAG, NULL, 0);
         mdl = data ? ndisemu_block_alloc(k, ndisemu_mdl_bytes(
                                              (uint32_t)ndisemu_span_pages(data, piece)),
                                          NDISEMU_KIND_MDL, BUILT_TAG, NULL) : NULL;
@@ -374,11 +376,11 @@ static int build_chain(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, const uint8_t *p
         r->origin = NDISEMU_ORIGIN_BUILT;
         r->u.mdl.length = (uint32_t)piece;
         r->u.mdl.buffer = ndisemu_rec_of(k, data)->id;
-        for (i = 0; i < piece; i++) {
-            uint64_t at = done + i;
-            /* backfill gets a non-zero pattern, the rest is the payload */
-            data[i] = at < data_offset ? (uint8_t)(0xB0 | (at & 0x0F)) : payload[at - data_offset];
-        }
+        /* backfill gets a non-zero pattern, the rest is the payload */
+        for (i = 0; i < piece && done + i < data_offset; i++)
+            data[i] = (uint8_t)(0xB0 | ((done + i) & 0x0F));
+        if (i < piece)
+            memcpy(data + i, payload + (done + i - data_offset), piece - i);
         *link = mdl;
         link = &mdl->Next;
         done += piece;
@@ -468,6 +470,43 @@ fail:
     return rc;
 }
 
+NET_BUFFER_LIST *ndisemu_build_nbl_flat(ndisemu_kernel *k, void *pool, void *nb_pool,
+                                        uint32_t count, const uint8_t *data,
+                                        const uint64_t *lengths, uint64_t length,
+                                        const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
+                                        uint32_t data_offset)
+{
+    const uint8_t *stack[16], **payloads = stack;
+    uint64_t at = 0;
+    NET_BUFFER_LIST *nbl = NULL;
+    uint32_t i;
+    if (!lengths)
+        lengths = &length;             /* one payload */
+    if (count > sizeof stack / sizeof *stack &&
+        !(payloads = malloc(count * sizeof *payloads))) {
+        k->last_rc = NDISEMU_NO_MEMORY;
+        return NULL;
+    }
+    for (i = 0; i < count; i++) {
+        payloads[i] = data + at;
+        at += lengths[i];
+    }
+    k->last_rc = ndisemu_build_nbl(k, pool, nb_pool, count, payloads, lengths, mdl_sizes,
+                                   n_mdl_sizes, data_offset, &nbl);
+    if (payloads != stack)
+        free(payloads);
+    return nbl;
+}
+
+NET_BUFFER_LIST *ndisemu_build_nbl_one(ndisemu_kernel *k, void *pool, const uint8_t *data,
+                                       uint64_t length, uint32_t data_offset)
+{
+    NET_BUFFER_LIST *nbl = NULL;
+    k->last_rc = ndisemu_build_nbl(k, pool, k->default_nb_pool, 1, &data, &length, NULL, 0,
+                                   data_offset, &nbl);
+    return nbl;
+}
+
 /* Adds the default-allocator retreat MDLs found on one NB's chain to the
  * objects free_built releases: each live, each once (marked), and the walk
  * never follows a pointer that is not a live MDL. */
@@ -517,9 +556,8 @@ int ndisemu_free_built(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
     int rc = NDISEMU_OK;
 
     NDISEMU_CALL(k, "free_built");
-    if (ndisemu_check_nbl_free(k, nbl, NDISEMU_ORIGIN_BUILT))
+    if (!(r = ndisemu_nbl_to_free(k, nbl, NDISEMU_ORIGIN_BUILT)))
         return NDISEMU_BUGCHECK;
-    r = ndisemu_rec_of(k, nbl);
     owned = &r->u.nbl.owned;
     /* What it releases is what build_nbl recorded, however the caller has
      * relinked NBs and MDLs since: each object once, never one reached

@@ -76,14 +76,14 @@ void ndisemu_nb_fill(NET_BUFFER *nb, MDL *chain, uint32_t data_offset, uint64_t 
 
 static NET_BUFFER *carve_nb(ndisemu_kernel *k, ndisemu_pool *pool, uint32_t origin)
 {
-    ndisemu_rec *r = ndisemu_alloc(k, ndisemu_nb_object_bytes(pool->data_size), NDISEMU_KIND_NB,
-                                   pool->tag, pool, UINT64_MAX);
+    ndisemu_rec *r = ndisemu_alloc_composite(k, ndisemu_nb_object_bytes(pool->data_size),
+                                             NDISEMU_NB_BYTES, NDISEMU_KIND_NB, pool->tag,
+                                             pool, UINT64_MAX);
     NET_BUFFER *nb;
     uint8_t *cursor;
     if (!r)
         return NULL;
     nb = ndisemu_rec_payload(k, r);
-    ndisemu_rec_set_size(k, r, NDISEMU_NB_BYTES);
     cursor = (uint8_t *)nb + ndisemu_align_up(NDISEMU_NB_BYTES, NDISEMU_ALIGN);
     nb->NdisPoolHandle = pool->handle;
     r->origin = origin;
@@ -211,4 +211,44 @@ int ndisemu_read_nb(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t offset, uint64_t
     ndisemu_chain_locate(nb->MdlChain, nb->DataOffset + offset, &mdl, &in_mdl);
     ndisemu_chain_copy_out(mdl, in_mdl, length, out);
     return NDISEMU_OK;
+}
+
+void ndisemu_set_scratch(ndisemu_kernel *k, uint8_t *data, uint64_t capacity, uint64_t *lengths,
+                         uint64_t max_nbs)
+{
+    k->out_data = data;
+    k->out_capacity = capacity;
+    k->out_lengths = lengths;
+    k->out_max_nbs = max_nbs;
+}
+
+int64_t ndisemu_nbl_bytes(ndisemu_kernel *k, NET_BUFFER_LIST *nbl)
+{
+    uint64_t count = 0, total = 0, at = 0, i = 0;
+    uint64_t *lengths = k->out_lengths;
+    NET_BUFFER *nb;
+    /* the full consistency check: every NB, chain and described range */
+    if (ndisemu_check_nbl(k, nbl))
+        return NDISEMU_BUGCHECK;
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next) {
+        count++;
+        total += nb->DataLength;
+    }
+    if (count > k->out_max_nbs || total > k->out_capacity || k->out_max_nbs < 2) {
+        if (lengths && k->out_max_nbs >= 2) {
+            lengths[0] = count;        /* what the caller's buffers must hold */
+            lengths[1] = total;
+        }
+        return NDISEMU_NO_MEMORY;
+    }
+    for (nb = nbl->FirstNetBuffer; nb; nb = nb->Next, i++) {
+        lengths[i] = nb->DataLength;
+        if (nb->DataLength) {
+            MDL *mdl;
+            uint32_t in_mdl;
+            ndisemu_chain_locate(nb->MdlChain, nb->DataOffset, &mdl, &in_mdl);
+            at += ndisemu_chain_copy_out(mdl, in_mdl, nb->DataLength, k->out_data + at);
+        }
+    }
+    return (int64_t)count;
 }

@@ -33,12 +33,6 @@ static int check_header(ndisemu_kernel *k, const NDIS_OBJECT_HEADER *hdr, uint32
     return NDISEMU_OK;
 }
 
-ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, int kind)
-{
-    ndisemu_rec *r = ndisemu_check_object(k, pool, kind);
-    return r ? &r->u.pool : NULL;
-}
-
 /* A new pool block, its payload a copy of the parameters; the descriptor
  * in its record, for the caller to fill. */
 static ndisemu_pool *new_pool(ndisemu_kernel *k, const void *params, uint32_t size, int kind,

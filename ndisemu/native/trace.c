@@ -111,11 +111,14 @@ void ndisemu_trace_record(ndisemu_kernel *k, const ndisemu_rec *r, uint32_t even
     e->kind = r->kind;
 }
 
-void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r, uint64_t block)
+void ndisemu_trace_allocated_slow(ndisemu_kernel *k, const ndisemu_rec *r,
+                                  const ndisemu_rec *outer)
 {
     k->trace->generation[r->id]++;
     if (k->trace_on)
-        ndisemu_trace_record(k, r, NDISEMU_TRACE_ALLOCATED, block, 0, 0);
+        ndisemu_trace_record(k, r, NDISEMU_TRACE_ALLOCATED,
+                             outer ? ndisemu_display_of(k, ndisemu_rec_payload(k, outer)) : 0,
+                             0, 0);
 }
 
 void ndisemu_trace_derived_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, NET_BUFFER_LIST *orig,

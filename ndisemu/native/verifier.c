@@ -122,13 +122,45 @@ void ndisemu_unpin_all(ndisemu_kernel *k, ndisemu_rec *nbl)
     nbl->u.nbl.pins_taken = 0;
 }
 
-int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
+/* The live data buffer holding [p, p + length), trying the hint first:
+ * inline when the hint is a live data or memory block around p (it is then
+ * the block the arena walk would find, and the answer is whether the range
+ * fits it), ndisemu_data_containing_hint otherwise. */
+static inline ndisemu_rec *data_of(ndisemu_kernel *k, const uint8_t *p, uint64_t length,
+                                   uint32_t hint)
+{
+    ndisemu_rec *r = ndisemu_rec_at(k, hint);
+    if (hint && r->state == NDISEMU_STATE_LIVE && !ndisemu_is_inner(r) &&
+        (r->kind == NDISEMU_KIND_DATA || r->kind == NDISEMU_KIND_MEMORY)) {
+        const uint8_t *payload = ndisemu_rec_payload(k, r);
+        uint64_t into = (uint64_t)(p - payload);     /* wraps when p lies below */
+        if ((uintptr_t)p >= (uintptr_t)payload && into < r->span - NDISEMU_HEADER)
+            return into <= r->size && length <= r->size - into ? r : NULL;
+    }
+    return ndisemu_data_containing_hint(k, p, length, hint);
+}
+
+/* What a chain walk found besides the MDL count: the bytes of the chain and
+ * where `current` lies in it. */
+typedef struct {
+    uint64_t total;                  /* sum of ByteCount */
+    uint64_t before;                 /* ByteCount of the MDLs before `current` */
+    MDL *current;                    /* `current` if in the chain, else NULL */
+} chain_facts;
+
+/* Checks that an MDL chain can be walked and its bytes read (every MDL
+ * live, every described range inside live data), noting the facts an NB
+ * check needs on the way: one walk.  The MDL count, or -1. */
+static inline __attribute__((always_inline)) int64_t walk_chain(
+    ndisemu_kernel *k, MDL *chain, const void *owner, MDL *current, chain_facts *facts)
 {
     int64_t count = 0, limit = k->stats.live[NDISEMU_KIND_MDL];
-    ndisemu_rec *data;
+    ndisemu_rec *data, *rec;
     MDL *m;
+    facts->total = facts->before = 0;
+    facts->current = NULL;
     for (m = chain; m; m = m->Next) {
-        if (!ndisemu_check_object(k, m, NDISEMU_KIND_MDL)) {
+        if (!(rec = ndisemu_check_object(k, m, NDISEMU_KIND_MDL))) {
             /* report against the owner's chain, keep the MDL as P3 */
             uint64_t bad = ndisemu_display(k, m);
             if (owner) {
@@ -143,12 +175,17 @@ int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
                              NDISEMU_KIND_MDL, chain, "MDL chain loops back on itself");
             return -1;
         }
+        if (m == current && !facts->current)
+            facts->current = m;
+        if (!facts->current)
+            facts->before += m->ByteCount;
+        facts->total += m->ByteCount;
         if (!m->ByteCount) {
-            ndisemu_rec_of(k, m)->u.mdl.described = 0;
+            rec->u.mdl.described = 0;
             continue;
         }
-        data = ndisemu_data_containing(k, ndisemu_mdl_va(m), m->ByteCount);
-        ndisemu_rec_of(k, m)->u.mdl.described = data ? data->block : 0;
+        data = data_of(k, ndisemu_mdl_va(m), m->ByteCount, rec->u.mdl.described);
+        rec->u.mdl.described = data ? data->block : 0;
         if (!data) {
             ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_RANGE,
                              ndisemu_display(k, ndisemu_mdl_va(m)), m->ByteCount,
@@ -158,6 +195,12 @@ int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
         }
     }
     return count;
+}
+
+int64_t ndisemu_check_chain(ndisemu_kernel *k, MDL *chain, const void *owner)
+{
+    chain_facts facts;
+    return walk_chain(k, chain, owner, NULL, &facts);
 }
 
 static int nb_bug(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t got, uint64_t want,
@@ -171,14 +214,11 @@ static int nb_bug(ndisemu_kernel *k, NET_BUFFER *nb, uint64_t got, uint64_t want
  * DataOffset == bytes of the MDLs before CurrentMdl + CurrentMdlOffset. */
 int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb)
 {
-    uint64_t before = 0, total;
-    int64_t count;
-    MDL *m;
+    chain_facts facts;
 
     if (!ndisemu_check_object(k, nb, NDISEMU_KIND_NB))
         return NDISEMU_BUGCHECK;
-    count = ndisemu_check_chain(k, nb->MdlChain, nb);
-    if (count < 0)
+    if (walk_chain(k, nb->MdlChain, nb, nb->CurrentMdl, &facts) < 0)
         return NDISEMU_BUGCHECK;
     if (!nb->MdlChain) {
         if (nb->DataOffset || nb->DataLength)
@@ -189,20 +229,17 @@ int ndisemu_check_nb(ndisemu_kernel *k, NET_BUFFER *nb)
                           "CurrentMdl: set with a NULL MdlChain");
         return NDISEMU_OK;
     }
-    total = ndisemu_chain_bytes(nb->MdlChain);
-    if ((uint64_t)nb->DataOffset + nb->DataLength > total)
-        return nb_bug(k, nb, (uint64_t)nb->DataOffset + nb->DataLength, total,
+    if ((uint64_t)nb->DataOffset + nb->DataLength > facts.total)
+        return nb_bug(k, nb, (uint64_t)nb->DataOffset + nb->DataLength, facts.total,
                       "DataLength: DataOffset + DataLength exceeds the MDL chain's bytes");
-    for (m = nb->MdlChain; m && m != nb->CurrentMdl; m = m->Next)
-        before += m->ByteCount;
-    if (!m)
+    if (!facts.current)
         return nb_bug(k, nb, ndisemu_display(k, nb->CurrentMdl), 0,
                       "CurrentMdl: not an MDL of this NET_BUFFER's MdlChain");
-    if (nb->CurrentMdlOffset > m->ByteCount)
-        return nb_bug(k, nb, nb->CurrentMdlOffset, m->ByteCount,
+    if (nb->CurrentMdlOffset > facts.current->ByteCount)
+        return nb_bug(k, nb, nb->CurrentMdlOffset, facts.current->ByteCount,
                       "CurrentMdlOffset: beyond CurrentMdl's ByteCount");
-    if (before + nb->CurrentMdlOffset != nb->DataOffset)
-        return nb_bug(k, nb, nb->DataOffset, before + nb->CurrentMdlOffset,
+    if (facts.before + nb->CurrentMdlOffset != nb->DataOffset)
+        return nb_bug(k, nb, nb->DataOffset, facts.before + nb->CurrentMdlOffset,
                       "DataOffset: differs from the bytes before CurrentMdl + CurrentMdlOffset");
     return NDISEMU_OK;
 }

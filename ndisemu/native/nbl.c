@@ -476,7 +476,7 @@ NET_BUFFER_LIST *ndisemu_build_nbl_flat(ndisemu_kernel *k, void *pool, void *nb_
                                         const uint32_t *mdl_sizes, uint32_t n_mdl_sizes,
                                         uint32_t data_offset)
 {
-    const uint8_t *stack[16], **payloads = stack;
+    const uint8_t *stack[16] = {NULL}, **payloads = stack;  /* zeroed: count may be 0 */
     uint64_t at = 0;
     NET_BUFFER_LIST *nbl = NULL;
     uint32_t i;

@@ -19,6 +19,7 @@ fields, since a driver cannot overwrite it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from ndisemu import layout, trace
@@ -316,27 +317,44 @@ class _Budget:
         return True
 
 
+_LOOPS = "loops"
+
+
+def _along_next(k: Any, first: Any, kind: int, kind_key: str,
+                seen: tuple[Any, ...] = ()) -> Iterator[tuple[Any, Any]]:
+    """The objects on Next from `first` (after `seen`, already shown), as
+    (pointer, live typed pointer).  The walk ends at NULL, or with one last
+    pair: (pointer, None) when it is not a live object of `kind`, or
+    (pointer, _LOOPS) when the list comes back to an object it met."""
+    walk = _Budget(k, kind_key)
+    for ptr in seen:
+        walk.visit(ptr)
+    ptr = first
+    while ptr != ffi.NULL:
+        live = _live(k, ptr, kind)
+        if live is None or not walk.visit(ptr):
+            yield ptr, (None if live is None else _LOOPS)
+            return
+        yield ptr, live
+        ptr = live.Next
+
+
 def _mdl_table(k: Any, nb: Any, indent: str) -> list[str]:
     """The MDLs of an NB's chain: one row each, '>' marking CurrentMdl."""
     if nb.MdlChain == ffi.NULL:
         return [f"{indent}MdlChain: NULL"]
     out = [f"{indent}  {'MDL':<20}{'ByteCount':<12}{'ByteOffset':<12}{'MappedSystemVa':<20}"
            "MdlFlags"]
-    walk = _Budget(k, "mdl")
-    m = nb.MdlChain
-    while m != ffi.NULL:
+    for m, mdl in _along_next(k, nb.MdlChain, MDL, "mdl"):
         mark = ">" if m == nb.CurrentMdl else " "
-        mdl = _live(k, m, MDL)
         if mdl is None:
             out.append(f"{indent}{mark} {_pointer_text(k, m, MDL)}")
-            break
-        if not walk.visit(m):
+        elif mdl is _LOOPS:
             out.append(f"{indent}  ... {address(k.display(m))} again: the chain loops")
-            break
-        out.append(f"{indent}{mark} {address(k.display(mdl)):<20}{mdl.ByteCount:<#12x}"
-                   f"{mdl.ByteOffset:<#12x}{address(k.display(mdl.MappedSystemVa)):<20}"
-                   f"{mdl_flags(mdl.MdlFlags)}")
-        m = mdl.Next
+        else:
+            out.append(f"{indent}{mark} {address(k.display(mdl)):<20}{mdl.ByteCount:<#12x}"
+                       f"{mdl.ByteOffset:<#12x}{address(k.display(mdl.MappedSystemVa)):<20}"
+                       f"{mdl_flags(mdl.MdlFlags)}")
     return out
 
 
@@ -461,14 +479,11 @@ def _show_nbl(k: Any, nbl: Any, *, chain: bool = False, data: bool = False, info
 
 def _nbs(k: Any, nbl: Any, chain: bool, data: bool) -> list[str]:
     out = []
-    walk = _Budget(k, "nb")
-    nb = nbl.FirstNetBuffer
-    while nb != ffi.NULL:
-        live = _live(k, nb, NB)
+    for nb, live in _along_next(k, nbl.FirstNetBuffer, NB, "nb"):
         if live is None:
             out.append(f"    NET_BUFFER {_pointer_text(k, nb, NB)}")
             break
-        if not walk.visit(nb):
+        if live is _LOOPS:
             out.append(f"    ... {address(k.display(nb))} again: the NB list loops")
             break
         out.append(f"    NET_BUFFER {address(k.display(nb))}: DataLength {live.DataLength:#x}, "
@@ -478,7 +493,6 @@ def _nbs(k: Any, nbl: Any, chain: bool, data: bool) -> list[str]:
             out += _mdl_table(k, live, "        ")
         if data:
             out += _data(k, live, "        ")
-        nb = live.Next
     return out or ["    FirstNetBuffer: NULL (no NET_BUFFER)"]
 
 
@@ -502,18 +516,13 @@ def _show_mdl(k: Any, mdl: Any, *, chain: bool = False, data: bool = False,
         ("Allocated by", _allocated(k, _record(k, mdl))),
     ])
     if chain:
-        walk = _Budget(k, "mdl")
-        walk.visit(mdl)
         rows = ["    Chain:"]
-        m = mdl.Next
-        while m != ffi.NULL:
-            live = _live(k, m, MDL)
-            if live is None or not walk.visit(m):
+        for m, live in _along_next(k, mdl.Next, MDL, "mdl", seen=(mdl,)):
+            if live is None or live is _LOOPS:
                 rows.append(f"        {_pointer_text(k, m, MDL)}" +
                             ("" if live is None else " again: the chain loops"))
-                break
-            rows.append(f"        {address(k.display(m))}  ByteCount {live.ByteCount:#x}")
-            m = live.Next
+            else:
+                rows.append(f"        {address(k.display(m))}  ByteCount {live.ByteCount:#x}")
         out += rows if len(rows) > 1 else ["    Chain: ends here (Next is NULL)"]
     if data:
         try:

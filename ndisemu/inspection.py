@@ -26,12 +26,7 @@ from ndisemu import layout, ndiskd
 from ndisemu import trace as _trace
 from ndisemu._native import ffi, lib
 
-_KIND_BY_TYPE = {
-    ffi.typeof("NET_BUFFER_LIST *"): lib.NDISEMU_KIND_NBL,
-    ffi.typeof("NET_BUFFER *"): lib.NDISEMU_KIND_NB,
-    ffi.typeof("MDL *"): lib.NDISEMU_KIND_MDL,
-    ffi.typeof("NET_BUFFER_LIST_CONTEXT *"): lib.NDISEMU_KIND_CONTEXT,
-}
+_KIND_BY_TYPE = ndiskd.KIND_OF_TYPE
 
 
 def _type_name(ptr: Any) -> str:

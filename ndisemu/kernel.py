@@ -25,6 +25,7 @@ from ndisemu.dataspace import RECEIVE_INFO, SEND_INFO, DataSpaceCalls
 from ndisemu.inspection import InspectionCalls
 from ndisemu.mdl import MdlCalls
 from ndisemu.nbl import NblCalls, Scratch
+from ndisemu.ndiskd import KIND_TYPES
 from ndisemu.netbuffer import NetBufferCalls
 from ndisemu.pool import PoolCalls, pool_parameters
 from ndisemu.verifier import KIND_NAMES, BugCheck, from_native
@@ -52,12 +53,6 @@ PASSIVE_LEVEL = 0
 DISPATCH_LEVEL = 2
 HIGH_LEVEL = 15
 
-_POINTER_TYPES = {
-    lib.NDISEMU_KIND_NBL: "NET_BUFFER_LIST *",
-    lib.NDISEMU_KIND_NB: "NET_BUFFER *",
-    lib.NDISEMU_KIND_MDL: "MDL *",
-    lib.NDISEMU_KIND_CONTEXT: "NET_BUFFER_LIST_CONTEXT *",
-}
 
 
 def _map_arena(size: int) -> tuple[Any, int]:
@@ -301,7 +296,7 @@ class Kernel(PoolCalls, MdlCalls, NetBufferCalls, NblCalls, CloneCalls, DataSpac
             if int(ffi.cast("uintptr_t", info.pointer)) in defaults:
                 continue
             kind = int(info.kind)
-            ctype = _POINTER_TYPES.get(kind, "void *")
+            ctype = KIND_TYPES.get(kind, "void *")
             out.append({
                 "kind": KIND_NAMES.get(kind, "object"),
                 "address": int(info.address),

@@ -40,7 +40,8 @@ KIND_TYPES = {
     MDL: "MDL *",
     CONTEXT: "NET_BUFFER_LIST_CONTEXT *",
 }
-_KIND_OF_TYPE = {ffi.typeof(name): kind for kind, name in KIND_TYPES.items()}
+# The kinds a pointer's cffi type names (what k.view and k.show dispatch on).
+KIND_OF_TYPE = {ffi.typeof(name): kind for kind, name in KIND_TYPES.items()}
 
 # Two label/value pairs a line: widths of a label and of a value column
 # (a value leaves two spaces before the next label).
@@ -602,7 +603,7 @@ def _show_pool(k: Any, handle: Any, *, log: bool = False) -> list[str]:
 def _kind_of(k: Any, ptr: Any) -> int:
     """The kind a pointer names: its cdata type's, or for `void *` (a pool
     handle, an untyped pointer) the kind of the object there, live or freed."""
-    kind = _KIND_OF_TYPE.get(ffi.typeof(ptr))
+    kind = KIND_OF_TYPE.get(ffi.typeof(ptr))
     if kind is not None:
         return kind
     return abs(lib.ndisemu_object_kind(k._k, ptr))
@@ -652,7 +653,7 @@ def _show_block(k: Any, ptr: Any, *, data: bool = False, log: bool = False) -> l
 
 def summary(k: Any, ptr: Any) -> str:
     """One line for repr(): kind, display address and the key fields."""
-    kind = _KIND_OF_TYPE[ffi.typeof(ptr)]
+    kind = KIND_OF_TYPE[ffi.typeof(ptr)]
     head = f"{KIND_NAMES[kind]} {address(k.display(ptr))}"
     wrong = _problem(k, ptr, kind)
     if wrong:

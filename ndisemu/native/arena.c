@@ -599,18 +599,10 @@ ndisemu_rec *ndisemu_inner(ndisemu_kernel *k, ndisemu_rec *outer, uint8_t **curs
          * and tag and no poison overwrote it: only the state changes. */
         int same_imprint = (outer->flags & NDISEMU_REC_IMPRINTED) && r->kind == kind &&
                            r->size == size && r->tag == tag;
-        r->origin = 0;
-        r->flags = 0;
-        r->pins = 0;
-        r->pinned_by = 0;
-        r->mark = 0;
-        r->freed_by = NULL;
-        memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
+        ndisemu_inner_relive(k, r);
         r->size = (uint32_t)size;
         r->kind = kind;
-        r->state = NDISEMU_STATE_LIVE;
         r->tag = tag;
-        r->call = k->call;
         if (same_imprint)
             imprint_state(k, r);
         else

@@ -293,6 +293,21 @@ static inline uint64_t ndisemu_inner_span(uint64_t size)
 {
     return NDISEMU_HEADER + ndisemu_align_up(size, NDISEMU_ALIGN);
 }
+/* An inner object's record, freed with its block, serving again: what one
+ * life noted (origin, flags, pins, mark, the per-kind part) is cleared and
+ * the object is live, allocated by the current call. */
+static inline void ndisemu_inner_relive(ndisemu_kernel *k, ndisemu_rec *r)
+{
+    r->origin = 0;
+    r->flags = 0;
+    r->pins = 0;
+    r->pinned_by = 0;
+    r->mark = 0;
+    r->freed_by = NULL;
+    memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
+    r->state = NDISEMU_STATE_LIVE;
+    r->call = k->call;
+}
 /* ndisemu_inner's common case, inline: the block, reused whole, had an
  * object at `at` in its last life, whose record serves again.  Its header
  * imprint too, when it was of the same kind, size and tag and no poison
@@ -325,15 +340,7 @@ static inline ndisemu_rec *ndisemu_inner_again(ndisemu_kernel *k, ndisemu_rec *o
         r->size = (uint32_t)size;
         r->tag = tag;
     }
-    r->origin = 0;
-    r->flags = 0;
-    r->pins = 0;
-    r->pinned_by = 0;
-    r->mark = 0;
-    r->freed_by = NULL;
-    memset(&r->u, 0, NDISEMU_INNER_PRIVATE);
-    r->state = NDISEMU_STATE_LIVE;
-    r->call = k->call;
+    ndisemu_inner_relive(k, r);
     k->stats.live[kind]++;
     return r;
 }

@@ -212,7 +212,8 @@ class _Owned:
             raise AssertionError(
                 f"ndisemu.strategies could not free {self.what} at the end of the example: "
                 f"{error}.  The test left something that holds it (a clone, a reference, a "
-                "context, a changed NB or MDL chain); undo it before the example ends"
+                "context, a changed NB or MDL chain, a binding it is still in flight in); "
+                "undo it before the example ends"
             ) from None
 
 

@@ -101,9 +101,9 @@ SUBCODES: dict[int, tuple[str, str]] = {
     lib.NDISEMU_BUG_NBL_NOT_OWNED: ("NDISEMU_NBL_NOT_OWNED",
                                     "NBL handed on, completed or returned by a layer that does "
                                     "not own it, twice, or the wrong way (a send returned, a "
-                                    "receive indicated with RESOURCES returned), or freed while "
-                                    "another layer owned it (P3 the owner's handle, P4 the "
-                                    "caller's)"),
+                                    "receive indicated with RESOURCES returned), or freed (an NB "
+                                    "of it too) while another layer owns it (P3 the owner's "
+                                    "handle, P4 the caller's, 0 at a free)"),
     lib.NDISEMU_BUG_NBL_CHANGED: ("NDISEMU_NBL_CHANGED",
                                   "NBL, NB, MDL or info changed while another layer owned it, or "
                                   "an NB's Next changed or NB moved to another NBL by a layer "

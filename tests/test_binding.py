@@ -132,6 +132,8 @@ class Stack:
         return {name: addresses(nbls) for name, nbls in self.k.pending().items()}
 
     def free(self):
+        if getattr(self, "b", None) is not None and self.b.live:
+            self.b.abandon()           # NBLs a bug check left in flight come home
         for nbl in self.built:
             self.k.free_built(nbl)
 
@@ -461,11 +463,8 @@ def one_nb_on_two_nbls(s):
     s.k.NdisSendNetBufferLists(s.P.handle, first, 0, 0)
 
 
-def freed_in_flight_at_unbind(s):
-    nbl = s.send()[0]
-    s.built.remove(nbl)
-    s.k.free_built(nbl)
-    s.b.unbind()
+def freed_in_flight(s):
+    s.k.free_built(s.send()[0])
 
 
 def leak_at_unbind(s):
@@ -585,7 +584,8 @@ RULES = [
      ["NET_BUFFER moved onto another NBL", "filter0 handed it on", "left protocol"]),
     (one_nb_on_two_nbls, {}, 0x7C, 0x93, ["NET_BUFFER moved onto another NBL", "also on"]),
     (leak_at_unbind, {}, 0x7C, 0x27, ["unbind", "miniport owns it, its home is protocol"]),
-    (freed_in_flight_at_unbind, {}, 0x7C, 0x27, ["miniport owns it", "freed while in flight"]),
+    (freed_in_flight, {}, 0x7C, 0x92,
+     ["free_built", "NBL freed while it is in flight", "miniport owns it", "home is protocol"]),
     (dead_handle, {}, 0x7C, 0x95, ["not a live protocol handle", "since unbound"]),
     (protocol_handle_to_a_filter_call, {}, 0x7C, 0x95,
      ["not a live filter handle", "is the protocol's"]),
@@ -643,6 +643,74 @@ def test_the_leak_at_unbind_is_microsofts_0x27_and_the_binding_stays(s):
     s.b.complete_pending()
     s.b.unbind()
     assert not s.b.live
+
+
+# Freeing what is in flight: the free calls are the core's, and the core knows
+# which NBLs (and the NBs they left home with) are away, so the free itself is
+# refused, whoever calls it, and nothing changes.
+IN_FLIGHT = [
+    # (how the NBL got away, the owner named, the home named)
+    ("send, miniport holds it", lambda s: s.send()[0], "miniport", "protocol"),
+    ("send, the filter keeps it", lambda s: s.send()[0], "filter0", "protocol"),
+    ("indication, protocol holds it", lambda s: s.indicate()[0], "protocol", "miniport"),
+]
+
+
+@pytest.mark.parametrize(("away", "owner", "home"), [r[1:] for r in IN_FLIGHT],
+                         ids=[r[0] for r in IN_FLIGHT])
+def test_freeing_an_nbl_in_flight_is_refused_at_the_free(s, away, owner, home):
+    s.bind(send=keep) if owner == "filter0" else s.bind()
+    nbl = away(s)
+    assert s.b.owner(nbl) == owner
+    before = s.k.live_objects()
+    err = expect_bugcheck(lambda: s.k.free_built(nbl), 0x92, "free_built",
+                          "NBL freed while it is in flight", f"{owner} owns it",
+                          f"its home is {home}")
+    owner_handle = next(layer.handle for layer in s.b.layers if layer.name == owner)
+    assert err.parameters == (0x92, s.k.addr(nbl), s.k.addr(owner_handle), 0)
+    assert s.k.live_objects() == before and s.b.owner(nbl) == owner
+
+
+def test_an_nbl_back_home_may_be_freed(s):
+    s.bind()
+    nbl = s.send()[0]
+    expect_bugcheck(lambda: s.k.free_built(nbl), 0x92)
+    s.b.complete_pending()
+    s.built.remove(nbl)
+    s.k.free_built(nbl)                    # home again: its home frees it
+    s.b.unbind()
+
+
+def test_freeing_an_nb_of_an_nbl_in_flight_is_refused(s):
+    s.bind()
+    nb = s.k.NdisAllocateNetBuffer(s.k.default_nb_pool, ffi.NULL, 0, 0)
+    nbl = s.k.NdisAllocateNetBufferList(s.pool, 0, 0)
+    nbl.FirstNetBuffer = nb
+    nbl.SourceHandle = s.P.handle
+    s.k.NdisSendNetBufferLists(s.P.handle, nbl, 0, 0)
+    expect_bugcheck(lambda: s.k.NdisFreeNetBuffer(nb), 0x92, "NdisFreeNetBuffer",
+                    "NET_BUFFER freed while its NBL is in flight", "miniport owns it")
+    s.b.complete_pending()
+    nbl.FirstNetBuffer = ffi.NULL
+    s.k.NdisFreeNetBuffer(nb)              # home: the protocol may take it apart
+    s.k.NdisFreeNetBufferList(nbl)
+    s.b.unbind()
+
+
+def test_abandon_brings_every_nbl_home_and_ends_the_binding(s):
+    s.bind(filters=2)
+    sent, indicated = s.send(2), s.indicate(1)
+    assert s.b.owner(indicated[0]) == "protocol"
+    s.b.abandon()
+    assert not s.b.live and s.k.pending() == {}
+    assert s.P.completed == [] and s.F[0].seen[-1][0] == "receive"   # no handler called
+    for nbl in sent + indicated:
+        s.built.remove(nbl)
+        s.k.free_built(nbl)                # each is home: its home may free it
+    expect_bugcheck(lambda: s.k.NdisSendNetBufferLists(s.P.handle, s.nbl(s.P), 0, 0), 0x95)
+    with pytest.raises(ValueError, match="unbound"):
+        s.b.abandon()
+    s.bind()                               # the Kernel takes a new binding
 
 
 def test_refused_calls_change_nothing(s):

@@ -12,7 +12,7 @@ import pytest
 from conftest import live
 
 import ndisemu
-from ndisemu import constants, driver, layout, sanitize
+from ndisemu import constants, driver, ffi, layout, sanitize
 
 DRIVERS = Path(__file__).resolve().parent / "drivers"
 STRICT = ["-Wall", "-Wextra", "-Werror"]
@@ -51,6 +51,7 @@ void call_above_dispatch(PNET_BUFFER_LIST nbl);
 NDIS_STATUS retreat_all_or_nothing(PNET_BUFFER_LIST nbl);
 ULONG handler_frees_seen(void);
 ULONG gather(PNET_BUFFER nb, ULONG needed);
+void free_in_flight(PNET_BUFFER_LIST nbl);
 """
 
 
@@ -118,6 +119,36 @@ def test_bug_checks_from_c_unwind_and_leave_the_kernel_usable(k, pool, misuse, f
         assert live(k) == before
     assert d.assert_value(42) == 42        # the Kernel and the driver carry on
     k.free_built(nbl)
+
+
+class _Protocol:
+    def ProtocolSendNetBufferListsComplete(self, nbls, flags):
+        self.completed = nbls
+
+
+def test_driver_code_freeing_an_nbl_in_flight_is_stopped_at_the_free(k, misuse):
+    """The binding lives in Python, the free in C: the core refuses it."""
+    d = k.load(misuse)
+    protocol = _Protocol()
+    b = k.bind(protocol=protocol, miniport=ndisemu.LoopbackMiniport(defer=True))
+    pool = k.NdisAllocateNetBufferListPool(None, {"fAllocateNetBuffer": True})
+    nbl = k.NdisAllocateNetBufferAndNetBufferList(pool, 0, 0, ffi.NULL, 0, 0)
+    nbl.SourceHandle = protocol.handle
+    k.NdisSendNetBufferLists(protocol.handle, nbl, 0, 0)
+    with pytest.raises(ndisemu.BugCheck) as info:
+        d.free_in_flight(nbl)
+    err = info.value
+    assert err.parameters == (0x92, k.addr(nbl), k.addr(b.miniport.handle), 0), str(err)
+    for word in ("misuse.free_in_flight -> NdisFreeNetBufferList", "NBL freed while it is in "
+                 "flight", "miniport owns it", "its home is protocol"):
+        assert word in str(err), str(err)
+    assert d.last_reached() != 4 and b.owner(nbl) == "miniport"
+    b.complete_pending()                   # back home: now the protocol may free it
+    assert protocol.completed == nbl
+    d.free_in_flight(nbl)
+    assert d.last_reached() == 4
+    b.unbind()
+    k.NdisFreeNetBufferListPool(pool)
 
 
 def test_retreat_of_an_nbl_is_all_or_nothing_with_c_handlers(k, pool, misuse):

@@ -140,6 +140,33 @@ def test_an_example_that_keeps_a_strategy_nbl_fails_and_shrinks(pytester):
     assert len(shape["payloads"]) == 2 and sum(map(len, shape["payloads"])) == 1, printed
 
 
+def test_an_example_that_leaves_an_nbl_in_flight_fails_naming_the_owner(pytester):
+    result = run(pytester, f"""
+        import ndisemu
+        from hypothesis import HealthCheck, given, settings, strategies as st
+        from ndisemu.strategies import nbls
+
+        class Protocol:
+            def ProtocolSendNetBufferListsComplete(self, nbls, flags):
+                pass
+
+        @settings(max_examples=1, {HEALTH})
+        @given(data=st.data())
+        def test_sends_and_never_completes(ndis_kernel, data):
+            k = ndis_kernel
+            b = k._binding or k.bind(protocol=Protocol(),
+                                     miniport=ndisemu.LoopbackMiniport(defer=True))
+            nbl = data.draw(nbls(k, max_len=100, max_nbs=1))
+            nbl.SourceHandle = b.protocol.handle
+            k.NdisSendNetBufferLists(b.protocol.handle, nbl, 0, 0)
+    """)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*ndisemu.strategies could not free the NBL at 0x* at the end of the example: "
+        "free_built: NBL freed while it is in flight*miniport owns it*its home is protocol*",
+    ])
+
+
 def test_each_example_meets_the_same_injected_failures(pytester):
     result = run(pytester, f"""
         import pytest

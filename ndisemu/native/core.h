@@ -22,6 +22,7 @@
 #define NDISEMU_OK 0
 #define NDISEMU_BUGCHECK -1
 #define NDISEMU_NO_MEMORY -2
+#define NDISEMU_BAD_ARGUMENT -3        /* an argument out of range; nothing recorded */
 
 /* Kinds of pool block; the same numbers name objects in bug checks. */
 #define NDISEMU_KIND_NBL 1
@@ -71,8 +72,9 @@
 #define NDISEMU_BUG_BAD_PARAMETER 0x8F
 #define NDISEMU_BUG_STILL_DESCRIBED 0x90
 #define NDISEMU_BUG_COUNTER_LIMIT 0x91
-/* The emulated binding's ownership rules (ndisemu/binding.py raises these;
- * the core keeps the numbers so that the table stays one table). */
+/* The emulated binding's ownership rules (ndisemu/binding.py raises these,
+ * and the core's free calls raise 0x92 for an NBL or NB in flight; the core
+ * keeps the numbers so that the table stays one table). */
 #define NDISEMU_BUG_NBL_NOT_OWNED 0x92
 #define NDISEMU_BUG_NBL_CHANGED 0x93
 #define NDISEMU_BUG_SOURCE_HANDLE 0x94
@@ -171,6 +173,18 @@ uint64_t ndisemu_live_objects(ndisemu_kernel *k, ndisemu_object_info *out, uint6
 /* Checks every quarantined block of every VERIFY pool for writes made after
  * the free (BugCheck 0xD5).  NDISEMU_OK if none. */
 int ndisemu_scan_quarantine(ndisemu_kernel *k);
+
+/* -- the emulated binding (binding.c) ------------------------------------ */
+/* The live binding's layers, for the free calls' bug checks: `count` layers
+ * (protocol, filters from the top, miniport) whose handles are first_handle
+ * + position * step; count 0 when no binding is live. */
+void ndisemu_bind_layers(ndisemu_kernel *k, uint32_t count, uint64_t first_handle,
+                         uint64_t step);
+/* An NBL or NB (kind) in flight is owned by layer position `owner` - 1 and
+ * came from `home` - 1; owner 0: back home.  Freeing it while in flight is
+ * BugCheck 0x7C/0x92.  NDISEMU_OK, or a bug check for a dead object. */
+int ndisemu_set_away(ndisemu_kernel *k, const void *object, int kind, uint32_t owner,
+                     uint32_t home);
 
 /* -- driver code (driver.c) ---------------------------------------------- */
 /* The table of emulated calls handed to each driver module (an NDISEMU_API). */

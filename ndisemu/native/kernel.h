@@ -71,6 +71,8 @@ typedef struct {
     uint32_t nb_count;               /* derived NBLs: NBs charged to nb_pool */
     uint32_t delta;                  /* fragments/reassembly: DataOffsetDelta given */
     uint32_t context_depth;
+    uint16_t away_owner;             /* in flight in the binding: the owning layer's */
+    uint16_t away_home;              /* position + 1, and its home's; 0 = at home */
     uint32_t *context_ops;           /* sizes; bit 16: new block (allocated on first use) */
     ndisemu_ids owned;               /* build_nbl: the NBs and MDLs it made */
     ndisemu_ids pinned;              /* derived NBLs: MDLs and buffers they share (their
@@ -82,6 +84,8 @@ typedef struct {
 typedef struct {
     ndisemu_pool *pool;              /* the pool it is charged to (NULL: its NBL's) */
     uint32_t retreat_mdls;           /* MDLs at the chain head a retreat added */
+    uint16_t away_owner;             /* as for NBLs: left home on an NBL in flight */
+    uint16_t away_home;
 } ndisemu_nb_private;
 
 /* Bookkeeping of an MDL. */
@@ -173,6 +177,8 @@ struct ndisemu_kernel {
     uint64_t out_max_nbs;
     uint64_t frees;                  /* blocks freed so far: an object live when this
                                         last read the same is live still */
+    uint32_t layers;                 /* the live binding's layers (binding.c), 0: none */
+    uint64_t layer_first, layer_step;  /* their handles: first + position * step */
     int trace_on;                    /* record events (trace.c): checked inline */
     struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };
@@ -520,6 +526,10 @@ static inline ndisemu_pool *ndisemu_check_pool(ndisemu_kernel *k, void *pool, in
 }
 /* BugCheck for freeing an NB that still holds retreat-allocated MDLs. */
 int ndisemu_retreat_leak(ndisemu_kernel *k, NET_BUFFER *nb);
+/* binding.c: BugCheck 0x7C/0x92 for freeing an NBL or NB (kind) that is in
+ * flight in the binding (owner, home: its record's away_ fields). */
+int ndisemu_freed_in_flight(ndisemu_kernel *k, int kind, const void *object, uint32_t owner,
+                            uint32_t home);
 /* NdisAllocateNetBufferAndNetBufferList's work, for an NBL of `origin`. */
 int ndisemu_nb_and_nbl(ndisemu_kernel *k, void *pool, uint16_t context_size,
                        uint16_t context_backfill, MDL *chain, uint32_t data_offset,
@@ -537,7 +547,7 @@ static inline ndisemu_rec *ndisemu_nbl_to_free(ndisemu_kernel *k, NET_BUFFER_LIS
     ndisemu_rec *r = k->irql <= DISPATCH_LEVEL ? ndisemu_live_rec(k, nbl, NDISEMU_KIND_NBL)
                                                : NULL;
     if (r && r->origin == origin && nbl->ChildRefCount == 0 && !r->u.nbl.references &&
-        !r->u.nbl.context_depth)
+        !r->u.nbl.context_depth && !r->u.nbl.away_owner)
         return r;
     return ndisemu_nbl_to_free_slow(k, nbl, origin);
 }

@@ -149,7 +149,9 @@ ndisemu_rec *ndisemu_nbl_to_free_slow(ndisemu_kernel *k, NET_BUFFER_LIST *nbl, u
     if (!r)
         return NULL;
     priv = &r->u.nbl;
-    if (r->origin != origin)
+    if (priv->away_owner)
+        ndisemu_freed_in_flight(k, NDISEMU_KIND_NBL, nbl, priv->away_owner, priv->away_home);
+    else if (r->origin != origin)
         ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin, origin,
                          NDISEMU_KIND_NBL, nbl, nbl_free_rule(r->origin));
     else if (nbl->ChildRefCount != 0)

@@ -152,6 +152,9 @@ int ndisemu_free_nb(ndisemu_kernel *k, NET_BUFFER *nb)
     r = ndisemu_check_free(k, nb, NDISEMU_KIND_NB, "NET_BUFFER freed twice");
     if (!r)
         return NDISEMU_BUGCHECK;
+    if (r->u.nb.away_owner)
+        return ndisemu_freed_in_flight(k, NDISEMU_KIND_NB, nb, r->u.nb.away_owner,
+                                       r->u.nb.away_home);
     if (ndisemu_is_inner(r) || (r->origin != NDISEMU_ORIGIN_POOL &&
                                 r->origin != NDISEMU_ORIGIN_MDL_AND_DATA))
         return ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_WRONG_FREE, r->origin, 0,

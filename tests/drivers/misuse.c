@@ -112,3 +112,11 @@ ULONG gather(PNET_BUFFER nb, ULONG needed)
         sum += bytes[i];
     return sum + (bytes == storage ? 0x10000 : 0);
 }
+
+/* A protocol frees an NBL it has sent before the send is completed to it:
+ * the miniport owns it (the emulated binding marked it in flight). */
+VOID free_in_flight(PNET_BUFFER_LIST nbl)
+{
+    NdisFreeNetBufferList(nbl);
+    reached = 4;                       /* never */
+}

@@ -26,6 +26,7 @@ _HOMES = {
     "Binding": "ndisemu.binding",
     "BugCheck": "ndisemu.verifier",
     "DISPATCH_LEVEL": "ndisemu.kernel",
+    "DriverLayer": "ndisemu.binding",
     "PASSIVE_LEVEL": "ndisemu.kernel",
     "Kernel": "ndisemu.kernel",
     "LoopbackMiniport": "ndisemu.binding",

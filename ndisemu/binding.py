@@ -24,8 +24,9 @@ it is read, so a corrupted NBL is a bug check, never a crash.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -816,6 +817,53 @@ def _set_status(k: Any, nbls: list[Any], status: int) -> None:
         k.view(nbl).Status = signed
 
 
+class DriverLayer:
+    """A layer of the binding whose handlers are driver C code.
+
+    ``DriverLayer(d, "filter", context)`` has, for each handler of that kind
+    of layer (``FilterSendNetBufferLists``, ...) that the loaded driver `d`
+    defines, a method calling the C function with `context` first, as NDIS
+    calls a handler with the driver's context (FilterModuleContext,
+    ProtocolBindingContext, MiniportAdapterContext).  `handlers` maps a
+    handler's NDIS name to the driver's function where the two differ.
+    Bind it like any layer; the C code learns its handle from ``.handle``
+    once bound (what its attach routine would have stored), and makes the
+    binding's calls with it through <ndis.h>."""
+
+    def __init__(self, driver: Any, kind: str, context: Any = None,
+                 handlers: dict[str, str] | None = None):
+        from ndisemu.driver import LoadedDriver
+        if not isinstance(driver, LoadedDriver):
+            raise TypeError(f"DriverLayer takes a driver loaded with k.load(), not "
+                            f"{type(driver).__name__}")
+        if kind not in HANDLERS:
+            raise ValueError(f"kind must be one of {', '.join(HANDLERS)}, not {kind!r}")
+        names = set(HANDLERS[kind].values())
+        handlers = dict(handlers or {})
+        for handler, function in handlers.items():
+            if handler not in names:
+                raise ValueError(f"{handler} is not a {kind}'s handler (a {kind} has "
+                                 f"{', '.join(sorted(names))})")
+            if function not in dir(driver):
+                raise ValueError(f"the driver has no function {function!r} in its cdef")
+        self.driver, self.kind, self.context = driver, kind, context
+        self.handle: Any = None
+        for handler in sorted(names):
+            function = handlers.get(handler, handler if handler in dir(driver) else None)
+            if function is not None:
+                setattr(self, handler, _with_context(getattr(driver, function), context))
+
+    def __repr__(self) -> str:
+        return f"<DriverLayer {self.kind} of {self.driver!r}>"
+
+
+def _with_context(function: Callable[..., Any], context: Any) -> Callable[..., Any]:
+    def handler(*args: Any) -> Any:
+        return function(context, *args)
+    handler.__name__ = getattr(function, "__name__", "handler")
+    return handler
+
+
 class LoopbackMiniport:
     """A ready miniport: completes every send with `status`, at once or,
     with ``defer=True``, when ``b.complete_pending()`` (or ``complete()``)
@@ -969,6 +1017,11 @@ class BindingCalls:
                       count: int | None, flags: int) -> None:
         """Argument checks in the documented order (types and ranges, IRQL,
         the handle), then the binding does the rest."""
+        self._binding_checked(call, handle, nbls, port, count, flags)()
+
+    def _binding_checked(self, call: str, handle: Any, nbls: Any, port: int | None,
+                         count: int | None, flags: int) -> Callable[[], None]:
+        """The argument checks of a binding call: what then does the call."""
         kind, op = CALLS[call]
         flags_name, prefix = _FLAGS[op]
         handle = pointer_arg(handle, "handle")
@@ -999,7 +1052,16 @@ class BindingCalls:
             raise bugcheck(call, BUGCODE_NDIS_DRIVER, (lib.NDISEMU_BUG_BAD_HANDLE, key, 0, 0),
                            f"not a live {kind} handle", detail=self._handle_text(key),
                            kernel=self)
-        binding._call(call, layer, head, port, count, flags)
+        return lambda: binding._call(call, layer, head, port, count, flags)
+
+    def _driver_binding_calls(self) -> None:
+        """Lets driver code loaded into this Kernel make the binding's calls
+        (NdisFSendNetBufferLists and the rest, declared by <ndis.h>): the
+        core calls back into the binding, once registered."""
+        if "_binding_dispatch" not in self.__dict__:
+            callback = ffi.callback("ndisemu_binding_dispatch", _driver_dispatch(self))
+            lib.ndisemu_set_binding_dispatch(self._k, callback)
+            self.__dict__["_binding_dispatch"] = callback
 
     def _handle_text(self, key: int) -> str:
         layer = self._binding._by_key.get(key) if self._binding else None
@@ -1009,3 +1071,48 @@ class BindingCalls:
         if name:
             return f"handle {key:#x} was the {name}'s, in a binding since unbound"
         return f"handle {key:#x} belongs to no binding of this Kernel"
+
+
+# The binding's calls as driver code makes them: call code -> (name, takes a
+# PortNumber, takes NumberOfNetBufferLists).
+_DRIVER_CALLS = {
+    lib.NDISEMU_BINDING_SEND: ("NdisSendNetBufferLists", True, False),
+    lib.NDISEMU_BINDING_FILTER_SEND: ("NdisFSendNetBufferLists", True, False),
+    lib.NDISEMU_BINDING_MINIPORT_SEND_COMPLETE: ("NdisMSendNetBufferListsComplete", False, False),
+    lib.NDISEMU_BINDING_FILTER_SEND_COMPLETE: ("NdisFSendNetBufferListsComplete", False, False),
+    lib.NDISEMU_BINDING_MINIPORT_INDICATE: ("NdisMIndicateReceiveNetBufferLists", True, True),
+    lib.NDISEMU_BINDING_FILTER_INDICATE: ("NdisFIndicateReceiveNetBufferLists", True, True),
+    lib.NDISEMU_BINDING_RETURN: ("NdisReturnNetBufferLists", False, False),
+    lib.NDISEMU_BINDING_FILTER_RETURN: ("NdisFReturnNetBufferLists", False, False),
+}
+
+
+def _driver_dispatch(kernel: Any) -> Callable[..., int]:
+    """The function the core calls for driver code's binding calls.  What
+    Python raises (a bug check of the binding, any exception of a layer's
+    handler) cannot cross the driver's C frames: it is kept on the Kernel,
+    the driver unwinds, and the Python call into the driver raises it.
+    Argument errors, TypeError/ValueError from Python, are BugCheck 0x7C/0x8F
+    from C, as for the core's calls."""
+    ref = weakref.ref(kernel)
+
+    def dispatch(_k: Any, call: int, handle: Any, nbls: Any, port: int, count: int,
+                 flags: int) -> int:
+        k = ref()
+        if k is None:                 # the Kernel's driver code runs only while it lives
+            return lib.NDISEMU_BUGCHECK
+        try:
+            name, has_port, has_count = _DRIVER_CALLS[call]
+            try:
+                action = k._binding_checked(name, handle, nbls, port if has_port else None,
+                                            count if has_count else None, flags)
+            except (TypeError, ValueError) as error:
+                raise bugcheck(name, BUGCODE_NDIS_DRIVER,
+                               (lib.NDISEMU_BUG_BAD_PARAMETER, 0, 0, 0), str(error),
+                               kernel=k) from None
+            action()
+        except BaseException as error:   # noqa: BLE001 - re-raised once the driver unwound
+            k.__dict__["_driver_exception"] = error
+            return lib.NDISEMU_BUGCHECK
+        return lib.NDISEMU_OK
+    return dispatch

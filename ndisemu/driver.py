@@ -52,6 +52,7 @@ import cffi
 
 from ndisemu import get_include  # noqa: F401 - also ndisemu.driver.get_include
 from ndisemu import sanitize as _sanitize
+from ndisemu.verifier import BugCheck
 
 INCLUDE = Path(__file__).resolve().parent / "include"
 
@@ -125,7 +126,10 @@ class LoadedDriver:
     def __init__(self, kernel: Any, driver: Driver):
         from ndisemu._native import lib as core
         module = driver.module()
-        module.lib._ndisemu_bind(core.ndisemu_driver_api())
+        if not module.lib._ndisemu_bind(core.ndisemu_driver_api()):
+            raise RuntimeError(f"driver {driver.name!r} was built for another version of "
+                               "ndisemu's call table: build it again")
+        kernel._driver_binding_calls()
         if driver.sanitize:
             if not core.ndisemu_enable_asan(kernel._k):
                 raise RuntimeError("the AddressSanitizer runtime is not in this process: run "
@@ -153,6 +157,12 @@ class LoadedDriver:
                          for i, a in enumerate(args)]
             result = trampoline(kernel._k, *converted)
             if core.ndisemu_driver_unwound(kernel._k):
+                # what a binding call raised in Python, else the core's bug check
+                raised = kernel.__dict__.pop("_driver_exception", None)
+                if isinstance(raised, BugCheck):    # named as the core's are: the path in
+                    raised.args = (f"{driver.name}.{name} -> {raised.args[0]}",)
+                if raised is not None:
+                    raise raised
                 raise kernel._raise_from_driver(f"{driver.name}.{name}")
             return result
 

@@ -43,6 +43,20 @@ def k():
     return ndisemu.Kernel(arena_size=16 << 20)
 
 
+@pytest.fixture(scope="session")
+def driver_cache(tmp_path_factory):
+    """Driver modules are built into a cache of this test session's own
+    (modules that build drivers use it: pytestmark usefixtures)."""
+    path = tmp_path_factory.mktemp("driver-cache")
+    old = os.environ.get("NDISEMU_CACHE")
+    os.environ["NDISEMU_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("NDISEMU_CACHE", None)
+    else:
+        os.environ["NDISEMU_CACHE"] = old
+
+
 def _pool_fixture(k, allocate, free, params):
     """A pool that must be empty again when the test ends (freeing it is the
     leak check: a live object left behind is BugCheck 0x7C/0x27)."""

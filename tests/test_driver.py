@@ -2,7 +2,6 @@
 trampolines that unwind a bug check, several modules and Kernels at once,
 and the sanitized build that reports an overrun at the driver's line."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,17 +17,7 @@ DRIVERS = Path(__file__).resolve().parent / "drivers"
 STRICT = ["-Wall", "-Wextra", "-Werror"]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def driver_cache(tmp_path_factory):
-    """Driver modules are built into a cache of this test session's own."""
-    path = tmp_path_factory.mktemp("driver-cache")
-    old = os.environ.get("NDISEMU_CACHE")
-    os.environ["NDISEMU_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("NDISEMU_CACHE", None)
-    else:
-        os.environ["NDISEMU_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("driver_cache")
 
 
 @pytest.fixture(scope="session")

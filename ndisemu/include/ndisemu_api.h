@@ -171,6 +171,39 @@
       (netBufferList, intendToModify))                                                      \
     V(FwpsDereferenceNetBufferList0, (NET_BUFFER_LIST *netBufferList, BOOLEAN dispatchLevel), \
       (netBufferList, dispatchLevel))                                                       \
+    /* the binding's send, receive, completion and return calls (ndis.h); the    */         \
+    /* emulated binding lives in Python (ndisemu/binding.py): these call into it */         \
+    V(NdisSendNetBufferLists,                                                               \
+      (NDIS_HANDLE NdisBindingHandle, PNET_BUFFER_LIST NetBufferLists,                      \
+       NDIS_PORT_NUMBER PortNumber, ULONG SendFlags),                                       \
+      (NdisBindingHandle, NetBufferLists, PortNumber, SendFlags))                           \
+    V(NdisFSendNetBufferLists,                                                              \
+      (NDIS_HANDLE NdisFilterHandle, PNET_BUFFER_LIST NetBufferList,                        \
+       NDIS_PORT_NUMBER PortNumber, ULONG SendFlags),                                       \
+      (NdisFilterHandle, NetBufferList, PortNumber, SendFlags))                             \
+    V(NdisMSendNetBufferListsComplete,                                                      \
+      (NDIS_HANDLE MiniportAdapterHandle, PNET_BUFFER_LIST NetBufferLists,                  \
+       ULONG SendCompleteFlags),                                                            \
+      (MiniportAdapterHandle, NetBufferLists, SendCompleteFlags))                           \
+    V(NdisFSendNetBufferListsComplete,                                                      \
+      (NDIS_HANDLE NdisFilterHandle, PNET_BUFFER_LIST NetBufferList,                        \
+       ULONG SendCompleteFlags),                                                            \
+      (NdisFilterHandle, NetBufferList, SendCompleteFlags))                                 \
+    V(NdisMIndicateReceiveNetBufferLists,                                                   \
+      (NDIS_HANDLE MiniportAdapterHandle, PNET_BUFFER_LIST NetBufferLists,                  \
+       NDIS_PORT_NUMBER PortNumber, ULONG NumberOfNetBufferLists, ULONG ReceiveFlags),      \
+      (MiniportAdapterHandle, NetBufferLists, PortNumber, NumberOfNetBufferLists,           \
+       ReceiveFlags))                                                                       \
+    V(NdisFIndicateReceiveNetBufferLists,                                                   \
+      (NDIS_HANDLE NdisFilterHandle, PNET_BUFFER_LIST NetBufferLists,                       \
+       NDIS_PORT_NUMBER PortNumber, ULONG NumberOfNetBufferLists, ULONG ReceiveFlags),      \
+      (NdisFilterHandle, NetBufferLists, PortNumber, NumberOfNetBufferLists, ReceiveFlags)) \
+    V(NdisReturnNetBufferLists,                                                             \
+      (NDIS_HANDLE NdisBindingHandle, PNET_BUFFER_LIST NetBufferLists, ULONG ReturnFlags),  \
+      (NdisBindingHandle, NetBufferLists, ReturnFlags))                                     \
+    V(NdisFReturnNetBufferLists,                                                            \
+      (NDIS_HANDLE NdisFilterHandle, PNET_BUFFER_LIST NetBufferLists, ULONG ReturnFlags),   \
+      (NdisFilterHandle, NetBufferLists, ReturnFlags))                                      \
     /* IRQL and spin locks */                                                               \
     X(KIRQL, KeGetCurrentIrql, (void), ())                                                  \
     X(KIRQL, KfRaiseIrql, (KIRQL NewIrql), (NewIrql))                                       \
@@ -196,7 +229,7 @@ typedef struct _NDISEMU_FRAME {
     SIZE_T Scratch;
 } NDISEMU_FRAME;
 
-#define NDISEMU_API_VERSION 1
+#define NDISEMU_API_VERSION 2
 
 #define NDISEMU_API_MEMBER(ret, name, params, args) ret (*name) params;
 #define NDISEMU_API_VOID_MEMBER(name, params, args) VOID (*name) params;

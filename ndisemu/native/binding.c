@@ -9,9 +9,18 @@
  * their records (which layer owns it, which is its home), and every NBL and
  * NB free refuses a marked object.  Layers are known by position: protocol,
  * filters from the top, miniport.
+ *
+ * Driver code's own binding calls (NdisFSendNetBufferLists and the rest,
+ * driver.c) reach the binding through the dispatch function the Kernel
+ * registers here.
  */
 #include <stdio.h>
 #include "kernel.h"
+
+void ndisemu_set_binding_dispatch(ndisemu_kernel *k, ndisemu_binding_dispatch dispatch)
+{
+    k->binding_dispatch = dispatch;
+}
 
 void ndisemu_bind_layers(ndisemu_kernel *k, uint32_t count, uint64_t first_handle,
                          uint64_t step)

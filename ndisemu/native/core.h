@@ -185,6 +185,25 @@ void ndisemu_bind_layers(ndisemu_kernel *k, uint32_t count, uint64_t first_handl
  * BugCheck 0x7C/0x92.  NDISEMU_OK, or a bug check for a dead object. */
 int ndisemu_set_away(ndisemu_kernel *k, const void *object, int kind, uint32_t owner,
                      uint32_t home);
+/* The binding's eight calls made by driver code (driver.c) go to Python
+ * through `dispatch`, which the Kernel registers when it loads a driver:
+ * `call` says which (NDISEMU_BINDING_*), `count` is NumberOfNetBufferLists
+ * (indications only), `port` the PortNumber (sends and indications).  It
+ * returns NDISEMU_OK, or NDISEMU_BUGCHECK when the call raised: the
+ * exception is kept for the Python call into the driver to raise once the
+ * driver has unwound. */
+#define NDISEMU_BINDING_SEND 1
+#define NDISEMU_BINDING_FILTER_SEND 2
+#define NDISEMU_BINDING_MINIPORT_SEND_COMPLETE 3
+#define NDISEMU_BINDING_FILTER_SEND_COMPLETE 4
+#define NDISEMU_BINDING_MINIPORT_INDICATE 5
+#define NDISEMU_BINDING_FILTER_INDICATE 6
+#define NDISEMU_BINDING_RETURN 7
+#define NDISEMU_BINDING_FILTER_RETURN 8
+typedef int (*ndisemu_binding_dispatch)(ndisemu_kernel *k, int call, void *handle,
+                                        NET_BUFFER_LIST *nbls, uint32_t port, uint32_t count,
+                                        uint32_t flags);
+void ndisemu_set_binding_dispatch(ndisemu_kernel *k, ndisemu_binding_dispatch dispatch);
 
 /* -- driver code (driver.c) ---------------------------------------------- */
 /* The table of emulated calls handed to each driver module (an NDISEMU_API). */

@@ -102,10 +102,11 @@ static VOID enter(void *kernel, NDISEMU_FRAME *frame)
 static VOID leave(void *kernel, NDISEMU_FRAME *frame)
 {
     ndisemu_kernel *k = kernel;
-    if (frame->Unwound) {
+    if (frame->Unwound)
         k->irql = frame->Irql;         /* the IRQL the call began at */
-        k->unwound = 1;
-    }
+    /* this call's outcome, whatever a call nested in it (driver code that
+     * called the binding, whose handlers called driver code) left here */
+    k->unwound = (int)frame->Unwound;
     k->scratch_used = frame->Scratch;
     k->frame = frame->Previous;
     current = frame->PreviousKernel;
@@ -785,6 +786,82 @@ static VOID drv_KeLowerIrql(KIRQL irql)
     if (irql > k->irql)
         irql_move_bug(k, 0x31, irql, "KeLowerIrql to an IRQL above the current one");
     k->irql = irql;
+}
+
+/* ---- the binding's calls ---------------------------------------------------------- */
+
+/* The binding is Python's (ndisemu/binding.py): the call goes there through
+ * the Kernel's dispatch function, and a bug check it raised (or any
+ * exception a layer's handler raised) unwinds the driver like one of the
+ * core's; the Python call into the driver raises it. */
+static void binding_call(const char *name, int call, NDIS_HANDLE handle,
+                         PNET_BUFFER_LIST nbls, ULONG port, ULONG count, ULONG flags)
+{
+    ndisemu_kernel *k = machine(name);
+    NDISEMU_CALL(k, name);
+    if (!k->binding_dispatch) {        /* the Kernel registers it when it loads a driver */
+        ndisemu_bugcheck(k, BUGCODE_NDIS_DRIVER, NDISEMU_BUG_BAD_HANDLE,
+                         (uint64_t)(uintptr_t)handle, 0, 0, NULL,
+                         "no binding: the Kernel has none for driver code to call");
+        unwind(k);
+    }
+    if (k->binding_dispatch(k, call, handle, nbls, port, count, flags) != NDISEMU_OK)
+        unwind(k);
+}
+
+static VOID drv_NdisSendNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                       NDIS_PORT_NUMBER port, ULONG flags)
+{
+    binding_call("NdisSendNetBufferLists", NDISEMU_BINDING_SEND, handle, nbls, port, 0, flags);
+}
+
+static VOID drv_NdisFSendNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                        NDIS_PORT_NUMBER port, ULONG flags)
+{
+    binding_call("NdisFSendNetBufferLists", NDISEMU_BINDING_FILTER_SEND, handle, nbls, port, 0,
+                 flags);
+}
+
+static VOID drv_NdisMSendNetBufferListsComplete(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                                ULONG flags)
+{
+    binding_call("NdisMSendNetBufferListsComplete", NDISEMU_BINDING_MINIPORT_SEND_COMPLETE,
+                 handle, nbls, 0, 0, flags);
+}
+
+static VOID drv_NdisFSendNetBufferListsComplete(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                                ULONG flags)
+{
+    binding_call("NdisFSendNetBufferListsComplete", NDISEMU_BINDING_FILTER_SEND_COMPLETE,
+                 handle, nbls, 0, 0, flags);
+}
+
+static VOID drv_NdisMIndicateReceiveNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                                   NDIS_PORT_NUMBER port, ULONG count,
+                                                   ULONG flags)
+{
+    binding_call("NdisMIndicateReceiveNetBufferLists", NDISEMU_BINDING_MINIPORT_INDICATE,
+                 handle, nbls, port, count, flags);
+}
+
+static VOID drv_NdisFIndicateReceiveNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                                   NDIS_PORT_NUMBER port, ULONG count,
+                                                   ULONG flags)
+{
+    binding_call("NdisFIndicateReceiveNetBufferLists", NDISEMU_BINDING_FILTER_INDICATE,
+                 handle, nbls, port, count, flags);
+}
+
+static VOID drv_NdisReturnNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls, ULONG flags)
+{
+    binding_call("NdisReturnNetBufferLists", NDISEMU_BINDING_RETURN, handle, nbls, 0, 0, flags);
+}
+
+static VOID drv_NdisFReturnNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
+                                          ULONG flags)
+{
+    binding_call("NdisFReturnNetBufferLists", NDISEMU_BINDING_FILTER_RETURN, handle, nbls, 0,
+                 0, flags);
 }
 
 /* ---- assertions, debug print, bug checks ----------------------------------------- */

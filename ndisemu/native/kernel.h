@@ -179,6 +179,7 @@ struct ndisemu_kernel {
                                         last read the same is live still */
     uint32_t layers;                 /* the live binding's layers (binding.c), 0: none */
     uint64_t layer_first, layer_step;  /* their handles: first + position * step */
+    ndisemu_binding_dispatch binding_dispatch;  /* driver code's binding calls (binding.c) */
     int trace_on;                    /* record events (trace.c): checked inline */
     struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };

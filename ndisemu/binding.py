@@ -822,13 +822,14 @@ class DriverLayer:
 
     ``DriverLayer(d, "filter", context)`` has, for each handler of that kind
     of layer (``FilterSendNetBufferLists``, ...) that the loaded driver `d`
-    defines, a method calling the C function with `context` first, as NDIS
-    calls a handler with the driver's context (FilterModuleContext,
+    defines, a method calling the C function with ``.context`` first, as
+    NDIS calls a handler with the driver's context (FilterModuleContext,
     ProtocolBindingContext, MiniportAdapterContext).  `handlers` maps a
     handler's NDIS name to the driver's function where the two differ.
     Bind it like any layer; the C code learns its handle from ``.handle``
-    once bound (what its attach routine would have stored), and makes the
-    binding's calls with it through <ndis.h>."""
+    once bound, and ``.context`` may be set then, as an attach routine
+    returns its context once it has the handle.  The C code makes the
+    binding's calls with the handle through <ndis.h>."""
 
     def __init__(self, driver: Any, kind: str, context: Any = None,
                  handlers: dict[str, str] | None = None):
@@ -851,17 +852,17 @@ class DriverLayer:
         for handler in sorted(names):
             function = handlers.get(handler, handler if handler in dir(driver) else None)
             if function is not None:
-                setattr(self, handler, _with_context(getattr(driver, function), context))
+                setattr(self, handler, self._handler(getattr(driver, function)))
+
+    def _handler(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function` called with the layer's context as it is at the call."""
+        def handler(*args: Any) -> Any:
+            return function(self.context, *args)
+        handler.__name__ = getattr(function, "__name__", "handler")
+        return handler
 
     def __repr__(self) -> str:
         return f"<DriverLayer {self.kind} of {self.driver!r}>"
-
-
-def _with_context(function: Callable[..., Any], context: Any) -> Callable[..., Any]:
-    def handler(*args: Any) -> Any:
-        return function(context, *args)
-    handler.__name__ = getattr(function, "__name__", "handler")
-    return handler
 
 
 class LoopbackMiniport:

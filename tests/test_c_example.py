@@ -3,20 +3,17 @@ oracle finds the offset and odd-piece bugs with the reports the README
 shows, and the read past an MDL that no oracle sees is reported by
 AddressSanitizer at checksum.c's line, with what ndisemu adds."""
 
-import os
 import re
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from example_runs import EXAMPLES, fresh_copy, pytest_command, readme_blocks, run_example, shown_in
 
 from ndisemu import sanitize
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "c_driver"
+EXAMPLE = EXAMPLES / "c_driver"
 README = (EXAMPLE / "README.md").read_text()
-SHOWN = re.findall(r"```text\n(.*?)```", README, re.S)     # offset, odd, past
+SHOWN = readme_blocks("c_driver")     # offset, odd, past
 
 try:
     sanitize.runtime_library()
@@ -33,39 +30,17 @@ def cache(tmp_path_factory):
 
 @pytest.fixture
 def example(tmp_path, cache):
-    """A fresh copy of the example, as the README's reports were made in:
-    no `.hypothesis/` database left by another run, whose saved failures
-    Hypothesis would replay first."""
-    for name in ("parser.c", "checksum.c", "test_c_driver.py"):
-        shutil.copy(EXAMPLE / name, tmp_path / name)
-    (tmp_path / "cache").symlink_to(cache, target_is_directory=True)
-    return tmp_path
-
-
-# On a CI server (CI and the like set) Hypothesis loads its "ci" profile,
-# which derandomizes and ignores the seed; the default profile makes the run
-# the README's everywhere, as the README says.
-HYPOTHESIS = ["-p", "no:cacheprovider", "--hypothesis-profile=default", "--hypothesis-seed=0"]
+    """A fresh copy of the example, as the README's reports were made in."""
+    return fresh_copy("c_driver", ("parser.c", "checksum.c", "test_c_driver.py"), tmp_path,
+                      cache)
 
 
 def run(example, *args, bug="", sanitized=False, command=None):
     """The example's test (or `command`) with BUG=`bug`, as the README runs it."""
-    env = dict(os.environ, NDISEMU_CACHE=str(example / "cache"), BUG=bug,
-               SANITIZE="1" if sanitized else "0")
-    env.pop("EXAMPLES", None)
-    env.pop("PYTHONSAFEPATH", None)      # replay.py imports its neighbour, as a user's would
-    command = command or [sys.executable, "-m", "pytest", *HYPOTHESIS, *args,
-                          "test_c_driver.py"]
+    command = command or pytest_command(*args, "test_c_driver.py")
     if sanitized:
         command = [sys.executable, "-m", "ndisemu", "sanitized", "--", *command]
-    return subprocess.run(command, cwd=example, env=env, capture_output=True, text=True,
-                          check=False, timeout=900)
-
-
-def shown_in(block, output):
-    """Every line of a README block is in the output (indentation aside)."""
-    printed = {line.strip() for line in output.splitlines()}
-    return [line.strip() for line in block.splitlines() if line.strip() not in printed]
+    return run_example(example, command, BUG=bug, SANITIZE="1" if sanitized else "0")
 
 
 def test_the_correct_code_passes(example):

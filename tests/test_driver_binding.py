@@ -80,10 +80,13 @@ def c_filter(k, d, bug=PASSES):
 
 
 def bind(k, d, protocol, miniport, bug=PASSES):
-    f, context, bug = c_filter(k, d, bug)
+    """The C filter between them; its context given once bound, as
+    FilterAttach returns it once it has its handle."""
+    f = ndisemu.DriverLayer(d, "filter")
     b = k.bind(protocol=protocol, filters=[f], miniport=miniport)
-    d.filter_attach(context, f.handle, bug)      # what its FilterAttach would store
-    return b, context
+    f.context = d.filter_context()
+    d.filter_attach(f.context, f.handle, bug)    # what its FilterAttach would store
+    return b, f.context
 
 
 def sent_nbls(k, pool, protocol, n):

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from example_runs import pytest_command
 
 import ndisemu
 
@@ -22,9 +23,7 @@ def run_example(directory):
     """pytest on a copy of the example, as a user runs it (a fixed seed so
     the report is the same every time, and the default profile, which a CI
     variable would replace by Hypothesis's derandomized one)."""
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                           "--hypothesis-profile=default", "--hypothesis-seed=0",
-                           "test_parser.py"],
+    return subprocess.run(pytest_command("test_parser.py"),
                           cwd=directory, capture_output=True, text=True, check=False)
 
 

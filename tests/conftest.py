@@ -107,6 +107,15 @@ def nb_list(nbl):
     return out
 
 
+def chain(head):
+    """The NBLs of a Next-linked chain from `head`, as a list."""
+    out = []
+    while head:
+        out.append(head)
+        head = head.Next
+    return out
+
+
 def live(k):
     """The live-object counts of stats(), without the byte counters."""
     s = k.stats()

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import expect_bugcheck
+from conftest import chain, expect_bugcheck
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,14 +25,6 @@ from ndisemu import ffi
 
 RESOURCES = ndisemu.NDIS_RECEIVE_FLAGS_RESOURCES
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def chain(head):
-    out = []
-    while head:
-        out.append(head)
-        head = head.Next
-    return out
 
 
 def addresses(nbls):

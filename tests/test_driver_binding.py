@@ -6,7 +6,7 @@ breaks is a bug check that unwinds every driver frame it crossed."""
 from pathlib import Path
 
 import pytest
-from conftest import live
+from conftest import chain, live
 
 import ndisemu
 from ndisemu import driver, ffi
@@ -48,14 +48,6 @@ def layers():
                         extra_compile_args=["-Wall", "-Wextra", "-Werror"])
 
 
-def chain(head):
-    out = []
-    while head:
-        out.append(head)
-        head = head.Next
-    return out
-
-
 class Protocol:
     """A Python protocol: records completions and receives, returns what it
     receives at once unless told to hold it."""
@@ -72,11 +64,6 @@ class Protocol:
         self.received.append([self.k.nbl_bytes(nbl) for nbl in nbls])
         if not self.hold:
             self.k.NdisReturnNetBufferLists(self.handle, NetBufferLists, 0)
-
-
-def c_filter(k, d, bug=PASSES):
-    context = d.filter_context()
-    return ndisemu.DriverLayer(d, "filter", context), context, bug
 
 
 def bind(k, d, protocol, miniport, bug=PASSES):
@@ -117,13 +104,20 @@ def test_a_c_filter_passes_sends_and_receives_between_python_layers(k, pool, lay
         k.free_built(nbl)
 
 
-def test_a_c_miniport_completes_sends_and_indicates_its_own_frames(k, pool, layers):
-    d = k.load(layers)
-    P = Protocol(k)
+def c_miniport_stack(k, d, P):
+    """P above the C filter above the C miniport, both attached: the
+    binding, the filter's context and the adapter's."""
     adapter = d.adapter_context()
     M = ndisemu.DriverLayer(d, "miniport", adapter)
     b, f = bind(k, d, P, M)
     assert d.adapter_attach(adapter, M.handle) == 0
+    return b, f, adapter
+
+
+def test_a_c_miniport_completes_sends_and_indicates_its_own_frames(k, pool, layers):
+    d = k.load(layers)
+    P = Protocol(k)
+    b, f, adapter = c_miniport_stack(k, d, P)
     before = live(k)
     nbls = sent_nbls(k, pool, P, 3)
     for nbl in nbls:
@@ -145,10 +139,7 @@ def test_a_c_miniport_completes_sends_and_indicates_its_own_frames(k, pool, laye
 def test_the_dispatch_level_hint_reaches_c_and_comes_back(k, pool, layers):
     d = k.load(layers)
     P = Protocol(k)
-    adapter = d.adapter_context()
-    M = ndisemu.DriverLayer(d, "miniport", adapter)
-    b, _ = bind(k, d, P, M)
-    d.adapter_attach(adapter, M.handle)
+    b, _, adapter = c_miniport_stack(k, d, P)
     nbl = sent_nbls(k, pool, P, 1)[0]
     k.irql = ndisemu.DISPATCH_LEVEL
     k.NdisSendNetBufferLists(P.handle, nbl, 0, ndisemu.NDIS_SEND_FLAGS_DISPATCH_LEVEL)
@@ -217,7 +208,8 @@ def test_an_exception_of_a_python_layer_below_c_code_reaches_the_caller(k, pool,
 
 def test_binding_calls_from_c_check_their_arguments_as_bug_checks(k, pool, layers):
     d = k.load(layers)
-    f, context, _ = c_filter(k, d)
+    context = d.filter_context()
+    f = ndisemu.DriverLayer(d, "filter", context)
     nbl = k.build_nbl(pool, [b"x" * 60])
     # no binding yet: the handle the filter holds is no layer's
     d.filter_attach(context, ffi.cast("void *", 0xFFFFD00000077000), PASSES)

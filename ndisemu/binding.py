@@ -49,19 +49,21 @@ DISPATCH_LEVEL = 2
 HANDLE_BASE = 0xFFFFD00000000000
 HANDLE_STEP = 0x1000
 
-# What a binding call does with the NBLs it is given.
+# What a binding call does with the NBLs it is given (CANCEL: with the
+# sends marked with a cancel ID).
 SEND, COMPLETE, INDICATE, RETURN = "send", "complete", "indicate", "return"
+CANCEL = "cancel"
 
 # The handler NDIS calls on the layer an operation delivers to, per kind.
 HANDLERS: dict[str, dict[str, str]] = {
     "protocol": {COMPLETE: "ProtocolSendNetBufferListsComplete",
                  INDICATE: "ProtocolReceiveNetBufferLists"},
     "filter": {SEND: "FilterSendNetBufferLists", COMPLETE: "FilterSendNetBufferListsComplete",
-               INDICATE: "FilterReceiveNetBufferLists", RETURN: "FilterReturnNetBufferLists"},
-    "miniport": {SEND: "MiniportSendNetBufferLists", RETURN: "MiniportReturnNetBufferLists"},
+               INDICATE: "FilterReceiveNetBufferLists", RETURN: "FilterReturnNetBufferLists",
+               CANCEL: "FilterCancelSendNetBufferLists"},
+    "miniport": {SEND: "MiniportSendNetBufferLists", RETURN: "MiniportReturnNetBufferLists",
+                 CANCEL: "MiniportCancelSend"},
 }
-# Real handlers ndisemu does not emulate: accepted on their layer, never called.
-_NOT_EMULATED = {"FilterCancelSendNetBufferLists": "filter"}
 
 # Binding call -> (the kind of layer that makes it, what it does).
 CALLS: dict[str, tuple[str, str]] = {
@@ -464,6 +466,16 @@ class Binding:
         else:
             self._hand_back(call, layer, op, nbls, flags)
 
+    def _cancel(self, layer: _Layer, cancel_id: Any) -> None:
+        """NdisCancelSendNetBufferLists / NdisFCancelSendNetBufferLists by
+        `layer`: the next layer down with a cancel handler is called (filters
+        without one are passed, as NDIS passes them); nothing happens when
+        the miniport has none."""
+        target = self._next_layer(layer, CANCEL)
+        handler = target.handlers.get(CANCEL)
+        if handler:
+            handler(cancel_id)
+
     def _check_same_on_all(self, call: str, layer: _Layer, nbls: list[Any],
                            flags: int) -> None:
         """NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE and _SINGLE_VLAN say every NBL
@@ -502,7 +514,7 @@ class Binding:
         """Where `op` by `layer` delivers: the nearest layer on the way with
         the handler (filters without it are passed through), else the end
         of the stack (the miniport down, the protocol up)."""
-        step = 1 if op == SEND else -1
+        step = 1 if op in (SEND, CANCEL) else -1
         for position in range(layer.position + step, len(self.layers) - 1 if step > 0 else 0,
                               step):
             if op in self.layers[position].handlers:
@@ -788,15 +800,15 @@ class Binding:
 def _check_handler_names(name: str, obj: Any, kind: str) -> None:
     """A handler of another kind of layer, or a misspelt one, would never be
     called: refused at bind time rather than passed through silently."""
-    mine = set(HANDLERS[kind].values()) | {h for h, of in _NOT_EMULATED.items() if of == kind}
-    known = {h for names in HANDLERS.values() for h in names.values()} | set(_NOT_EMULATED)
+    mine = set(HANDLERS[kind].values())
+    known = {h for names in HANDLERS.values() for h in names.values()}
     for attr in dir(obj):
         if not attr.startswith(("Protocol", "Filter", "Miniport")) or attr in mine:
             continue
         if attr in known:
             raise ValueError(f"{name}: {attr} is not a {kind}'s handler "
                              f"(a {kind} has {', '.join(sorted(HANDLERS[kind].values()))})")
-        if "NetBufferList" in attr:
+        if "NetBufferList" in attr or attr.endswith("CancelSend"):
             raise ValueError(f"{name}: {attr} is not an NDIS handler name (a {kind} has "
                              f"{', '.join(sorted(HANDLERS[kind].values()))})")
 
@@ -896,6 +908,19 @@ class LoopbackMiniport:
         """Records the NBLs it indicated as they come back (``returned``)."""
         self.returned += self._list(NetBufferLists)
 
+    def MiniportCancelSend(self, CancelId: Any) -> None:
+        """Completes the held sends (defer=True) whose cancel ID
+        (NDIS_GET_NET_BUFFER_LIST_CANCEL_ID) is `CancelId`, in one
+        NdisMSendNetBufferListsComplete with NDIS_STATUS_SEND_ABORTED, in
+        the order they arrived; the others stay held."""
+        k = self._kernel
+        wanted = _key(CancelId)
+        cancelled = [nbl for nbl in self.queued
+                     if _info_field(k, nbl, "NetBufferListCancelId", None) == wanted]
+        if cancelled:
+            self.queued = [nbl for nbl in self.queued if nbl not in cancelled]
+            self._complete(cancelled, k.constants["NDIS_STATUS_SEND_ABORTED"])
+
     def complete(self, count: int | None = None) -> int:
         """Completes the oldest `count` held sends (all by default) in one
         NdisMSendNetBufferListsComplete with Status = `status`; returns how
@@ -910,9 +935,9 @@ class LoopbackMiniport:
             self._complete(take)
         return len(take)
 
-    def _complete(self, nbls: list[Any]) -> None:
+    def _complete(self, nbls: list[Any], status: int | None = None) -> None:
         k = self._kernel
-        _set_status(k, nbls, self.status)
+        _set_status(k, nbls, self.status if status is None else status)
         for nbl, following in zip(nbls, nbls[1:] + [None], strict=True):
             k.view(nbl).Next = following
         dispatch = (k.constants["NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL"]
@@ -1014,6 +1039,28 @@ class BindingCalls:
         self._binding_call("NdisFReturnNetBufferLists", NdisFilterHandle, NetBufferLists,
                            None, None, ReturnFlags)
 
+    def NdisCancelSendNetBufferLists(self, NdisBindingHandle: Any, CancelId: Any) -> None:
+        """The protocol cancels its sends marked with `CancelId`
+        (NDIS_SET_NET_BUFFER_LIST_CANCEL_ID): NDIS calls the next lower
+        layer's FilterCancelSendNetBufferLists, or MiniportCancelSend when no
+        filter has one; whoever holds such sends completes them with
+        NDIS_STATUS_SEND_ABORTED.  The handle must be a live protocol's
+        (0x7C/0x95); `CancelId` is a pointer or an int."""
+        self._cancel_checked("NdisCancelSendNetBufferLists", "protocol", NdisBindingHandle,
+                             CancelId)()
+
+    def NdisFCancelSendNetBufferLists(self, NdisFilterHandle: Any, CancelId: Any) -> None:
+        """A filter cancels sends marked with `CancelId`: its own, or, from
+        its FilterCancelSendNetBufferLists, passing the cancel down."""
+        self._cancel_checked("NdisFCancelSendNetBufferLists", "filter", NdisFilterHandle,
+                             CancelId)()
+
+    def NdisGeneratePartialCancelId(self) -> int:
+        """The high-order byte for a driver's cancel IDs.  [UNSPEC] how NDIS
+        picks it: here 1, 2, ... 255, then 1 again, per Kernel (never 0, the
+        value of an NBL whose cancel ID was not set)."""
+        return lib.ndisemu_partial_cancel_id(self._k)
+
     def _binding_call(self, call: str, handle: Any, nbls: Any, port: int | None,
                       count: int | None, flags: int) -> None:
         """Argument checks in the documented order (types and ranges, IRQL,
@@ -1042,6 +1089,12 @@ class BindingCalls:
         if flags & ~defined:
             raise ValueError(f"{flags_name}={flags:#x}: {flags & ~defined:#x} are not "
                              f"{prefix}* bits")
+        binding, layer = self._calling_layer(call, kind, handle)
+        return lambda: binding._call(call, layer, head, port, count, flags)
+
+    def _calling_layer(self, call: str, kind: str, handle: Any) -> tuple[Binding, _Layer]:
+        """The IRQL (at most DISPATCH_LEVEL) and the handle (a live `kind`
+        layer's) of a binding call: the binding and the layer making it."""
         if self.irql > DISPATCH_LEVEL:
             raise bugcheck(call, DRIVER_VERIFIER_DETECTED_VIOLATION,
                            (VERIFIER_IRQL, 0, self.irql, DISPATCH_LEVEL),
@@ -1049,11 +1102,22 @@ class BindingCalls:
         key = _key(handle)
         binding = self._binding
         layer = binding._by_key.get(key) if binding else None
-        if layer is None or layer.kind != kind:
+        if binding is None or layer is None or layer.kind != kind:
             raise bugcheck(call, BUGCODE_NDIS_DRIVER, (lib.NDISEMU_BUG_BAD_HANDLE, key, 0, 0),
                            f"not a live {kind} handle", detail=self._handle_text(key),
                            kernel=self)
-        return lambda: binding._call(call, layer, head, port, count, flags)
+        return binding, layer
+
+    def _cancel_checked(self, call: str, kind: str, handle: Any,
+                        cancel_id: Any) -> Callable[[], None]:
+        """The argument checks of a cancel call: what then does the call."""
+        handle = pointer_arg(handle, "handle")
+        if isinstance(cancel_id, int) and not isinstance(cancel_id, bool):
+            cancel_id = ffi.cast("void *", uint(cancel_id, "CancelId", 64))
+        else:
+            cancel_id = pointer_arg(cancel_id, "CancelId")
+        binding, layer = self._calling_layer(call, kind, handle)
+        return lambda: binding._cancel(layer, cancel_id)
 
     def _driver_binding_calls(self) -> None:
         """Lets driver code loaded into this Kernel make the binding's calls
@@ -1086,6 +1150,10 @@ _DRIVER_CALLS = {
     lib.NDISEMU_BINDING_RETURN: ("NdisReturnNetBufferLists", False, False),
     lib.NDISEMU_BINDING_FILTER_RETURN: ("NdisFReturnNetBufferLists", False, False),
 }
+_DRIVER_CANCELS = {
+    lib.NDISEMU_BINDING_CANCEL: ("NdisCancelSendNetBufferLists", "protocol"),
+    lib.NDISEMU_BINDING_FILTER_CANCEL: ("NdisFCancelSendNetBufferLists", "filter"),
+}
 
 
 def _driver_dispatch(kernel: Any) -> Callable[..., int]:
@@ -1098,15 +1166,21 @@ def _driver_dispatch(kernel: Any) -> Callable[..., int]:
     ref = weakref.ref(kernel)
 
     def dispatch(_k: Any, call: int, handle: Any, nbls: Any, port: int, count: int,
-                 flags: int) -> int:
+                 flags: int, cancel_id: Any) -> int:
         k = ref()
         if k is None:                 # the Kernel's driver code runs only while it lives
             return lib.NDISEMU_BUGCHECK
         try:
-            name, has_port, has_count = _DRIVER_CALLS[call]
+            name = (_DRIVER_CALLS.get(call) or _DRIVER_CANCELS[call])[0]
             try:
-                action = k._binding_checked(name, handle, nbls, port if has_port else None,
-                                            count if has_count else None, flags)
+                if call in _DRIVER_CANCELS:
+                    action = k._cancel_checked(name, _DRIVER_CANCELS[call][1], handle,
+                                               cancel_id)
+                else:
+                    _, has_port, has_count = _DRIVER_CALLS[call]
+                    action = k._binding_checked(name, handle, nbls,
+                                                port if has_port else None,
+                                                count if has_count else None, flags)
             except (TypeError, ValueError) as error:
                 raise bugcheck(name, BUGCODE_NDIS_DRIVER,
                                (lib.NDISEMU_BUG_BAD_PARAMETER, 0, 0, 0), str(error),

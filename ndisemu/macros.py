@@ -188,6 +188,20 @@ def NBL_CLEAR_FLAG(nbl: Any, flag: int) -> None:
     nbl.Flags &= ~uint(flag, "flag") & 0xFFFFFFFF
 
 
+def NDIS_SET_NET_BUFFER_LIST_CANCEL_ID(nbl: Any, cancel_id: Any) -> None:
+    """Marks a send with a cancel ID (the NetBufferListCancelId slot): an
+    int or a pointer cdata, for NdisCancelSendNetBufferLists."""
+    k, _ = _live(nbl, NBL, "NDIS_SET_NET_BUFFER_LIST_CANCEL_ID")
+    NET_BUFFER_LIST_INFO_SET(nbl, k.constants["NetBufferListCancelId"], cancel_id)
+
+
+def NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(nbl: Any) -> int:
+    """The cancel ID a send is marked with, as an int (0: none)."""
+    k, _ = _live(nbl, NBL, "NDIS_GET_NET_BUFFER_LIST_CANCEL_ID")
+    return int(ffi.cast("uintptr_t", NET_BUFFER_LIST_INFO(nbl, k.constants[
+        "NetBufferListCancelId"])))
+
+
 # -- hash helpers (docs/macros.md) ----------------------------------------------
 
 _HASH_FUNCTION_MASK = 0x000000FF  # NDIS_HASH_FUNCTION_MASK

@@ -22,6 +22,7 @@ from hypothesis.stateful import (
 
 import ndisemu
 from ndisemu import ffi
+from ndisemu.macros import NDIS_GET_NET_BUFFER_LIST_CANCEL_ID, NDIS_SET_NET_BUFFER_LIST_CANCEL_ID
 
 RESOURCES = ndisemu.NDIS_RECEIVE_FLAGS_RESOURCES
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -703,6 +704,104 @@ def test_abandon_brings_every_nbl_home_and_ends_the_binding(s):
     with pytest.raises(ValueError, match="unbound"):
         s.b.abandon()
     s.bind()                               # the Kernel takes a new binding
+
+
+# Cancelling sends: NDIS_SET_NET_BUFFER_LIST_CANCEL_ID marks them, the cancel
+# call goes to the next lower layer with a cancel handler, and whoever holds
+# the marked sends completes them with NDIS_STATUS_SEND_ABORTED.
+def set_cancel_id(k, nbl, value):
+    NDIS_SET_NET_BUFFER_LIST_CANCEL_ID(k.view(nbl), value)
+
+
+def cancel_id(k, nbl):
+    return NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(k.view(nbl))
+
+
+class CancellingFilter(PassFilter):
+    """Holds the sends marked with a cancel ID it is told to hold, and
+    completes them aborted when cancelled; passes every cancel down."""
+
+    def __init__(self, k, hold):
+        super().__init__(k)
+        self.hold, self.held, self.cancels = hold, [], []
+
+    def FilterSendNetBufferLists(self, NetBufferLists, PortNumber, SendFlags):
+        nbls = chain(NetBufferLists)
+        keep = [n for n in nbls if cancel_id(self.k, n) == self.hold]
+        self.held += keep
+        rest = [n for n in nbls if n not in keep]
+        for a, b in zip(rest, rest[1:] + [ffi.NULL], strict=True):
+            a.Next = b
+        if rest:
+            self.k.NdisFSendNetBufferLists(self.handle, rest[0], PortNumber, SendFlags)
+
+    def FilterCancelSendNetBufferLists(self, CancelId):
+        self.cancels.append(int(ffi.cast("uintptr_t", CancelId)))
+        mine = [n for n in self.held if cancel_id(self.k, n) == self.cancels[-1]]
+        self.held = [n for n in self.held if n not in mine]
+        for a, b in zip(mine, mine[1:] + [ffi.NULL], strict=True):
+            a.Next, a.Status = b, ndisemu.NDIS_STATUS_SEND_ABORTED - (1 << 32)
+        if mine:
+            self.k.NdisFSendNetBufferListsComplete(self.handle, mine[0], 0)
+        self.k.NdisFCancelSendNetBufferLists(self.handle, CancelId)
+
+
+def test_a_cancel_reaches_the_miniport_through_filters_without_a_handler(s):
+    s.bind(filters=2)
+    partial = s.k.NdisGeneratePartialCancelId()
+    mark = partial << 24 | 7
+    nbls = s.nbls(s.P, 3)
+    set_cancel_id(s.k, nbls[0], mark)
+    set_cancel_id(s.k, nbls[2], mark)
+    s.k.NdisSendNetBufferLists(s.P.handle, nbls[0], 0, 0)
+    s.k.NdisCancelSendNetBufferLists(s.P.handle, mark)
+    assert s.P.completed == [([nbls[0], nbls[2]], 0)]
+    assert [n.Status & 0xFFFFFFFF for n in (nbls[0], nbls[2])] == \
+        [ndisemu.NDIS_STATUS_SEND_ABORTED] * 2
+    assert s.M.queued == [nbls[1]] and s.b.owner(nbls[1]) == "miniport"
+    s.k.NdisCancelSendNetBufferLists(s.P.handle, partial << 24 | 8)     # marks nothing
+    assert s.M.queued == [nbls[1]]
+    s.b.complete_pending()
+    s.b.unbind()
+
+
+def test_a_filter_with_a_cancel_handler_aborts_what_it_holds_and_passes_it_down(k, pool):
+    s = Stack(k, pool)
+    f = CancellingFilter(k, hold=0x0100_0001)
+    s.bind(filters=[f])
+    nbls = s.nbls(s.P, 3)
+    set_cancel_id(k, nbls[0], 0x0100_0001)      # held by the filter
+    set_cancel_id(k, nbls[1], 0x0100_0001)      # held by the filter
+    k.NdisSendNetBufferLists(s.P.handle, nbls[0], 0, 0)
+    assert f.held == nbls[:2] and s.M.queued == [nbls[2]]
+    k.NdisCancelSendNetBufferLists(s.P.handle, ffi.cast("void *", 0x0100_0001))
+    assert f.cancels == [0x0100_0001]
+    assert s.P.completed == [(nbls[:2], 0)] and s.M.queued == [nbls[2]]
+    s.b.complete_pending()
+    s.b.unbind()
+    s.free()
+
+
+def test_cancel_calls_check_the_handle_and_the_irql(s):
+    s.bind()
+    expect_bugcheck(lambda: s.k.NdisCancelSendNetBufferLists(s.F[0].handle, 1), 0x95,
+                    "NdisCancelSendNetBufferLists", "not a live protocol handle")
+    expect_bugcheck(lambda: s.k.NdisFCancelSendNetBufferLists(s.P.handle, 1), 0x95,
+                    "not a live filter handle")
+    with pytest.raises(TypeError):
+        s.k.NdisCancelSendNetBufferLists(s.P.handle, "id")
+    with pytest.raises(ValueError):
+        s.k.NdisCancelSendNetBufferLists(s.P.handle, -1)
+    s.k.irql = 3
+    expect_bugcheck(lambda: s.k.NdisCancelSendNetBufferLists(s.P.handle, 1), 0x91001,
+                    code=0xC4)
+    s.k.irql = 0
+    s.b.unbind()
+
+
+def test_partial_cancel_ids_count_from_one_and_skip_zero(k):
+    ids = [k.NdisGeneratePartialCancelId() for _ in range(256)]
+    assert ids[:3] == [1, 2, 3] and ids[254] == 255 and ids[255] == 1 and 0 not in ids
 
 
 def test_refused_calls_change_nothing(s):

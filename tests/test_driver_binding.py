@@ -10,6 +10,7 @@ from conftest import chain, live
 
 import ndisemu
 from ndisemu import driver, ffi
+from ndisemu.macros import NDIS_GET_NET_BUFFER_LIST_CANCEL_ID
 
 pytestmark = pytest.mark.usefixtures("driver_cache")
 
@@ -27,6 +28,8 @@ void FilterReceiveNetBufferLists(NDIS_HANDLE FilterModuleContext,
                                  ULONG NumberOfNetBufferLists, ULONG ReceiveFlags);
 void FilterReturnNetBufferLists(NDIS_HANDLE FilterModuleContext,
                                 PNET_BUFFER_LIST NetBufferLists, ULONG ReturnFlags);
+void FilterCancelSendNetBufferLists(NDIS_HANDLE FilterModuleContext, PVOID CancelId);
+ULONG_PTR mark_for_cancel(PNET_BUFFER_LIST NetBufferList, ULONG Low);
 PVOID adapter_context(void);
 NDIS_STATUS adapter_attach(PVOID MiniportAdapterContext, NDIS_HANDLE MiniportAdapterHandle);
 void adapter_detach(PVOID MiniportAdapterContext);
@@ -38,7 +41,7 @@ void MiniportSendNetBufferLists(NDIS_HANDLE MiniportAdapterContext,
 void MiniportReturnNetBufferLists(NDIS_HANDLE MiniportAdapterContext,
                                   PNET_BUFFER_LIST NetBufferLists, ULONG ReturnFlags);
 """
-SENT, COMPLETED, RECEIVED, RETURNED = range(4)
+SENT, COMPLETED, RECEIVED, RETURNED, CANCELLED = range(5)
 PASSES, COMPLETES_WHAT_IT_SENT, FREES_WHAT_IT_SENT = range(3)
 
 
@@ -184,6 +187,26 @@ def test_a_rule_a_c_filter_breaks_unwinds_it_and_raises_in_python(k, pool, layer
     assert P.completed == [nbl] and d.filter_count(f, COMPLETED) == 1
     b.unbind()
     k.free_built(nbl)
+
+
+def test_a_cancel_passes_through_a_c_filter_and_aborts_the_held_sends(k, pool, layers):
+    d = k.load(layers)
+    P, M = Protocol(k), ndisemu.LoopbackMiniport(defer=True)
+    b, f = bind(k, d, P, M)
+    nbls = sent_nbls(k, pool, P, 2)
+    first = d.mark_for_cancel(nbls[0], 5)
+    assert first >> 24 == 1 and first & 0xFFFFFF == 5
+    assert NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(k.view(nbls[0])) == first
+    k.NdisSendNetBufferLists(P.handle, nbls[0], 0, 0)
+    k.NdisCancelSendNetBufferLists(P.handle, first)
+    assert d.filter_count(f, CANCELLED) == 1
+    assert P.completed == [nbls[0]] and M.queued == [nbls[1]]
+    assert nbls[0].Status & 0xFFFFFFFF == ndisemu.NDIS_STATUS_SEND_ABORTED
+    assert d.filter_count(f, COMPLETED) == 1        # the aborted send came back through C
+    b.complete_pending()
+    b.unbind()
+    for nbl in nbls:
+        k.free_built(nbl)
 
 
 class Raises:

@@ -249,12 +249,15 @@ NO_VIEWABLE_POINTER = {
     "ptr",      # takes a display address and a type name
     "load",     # takes a built Driver
     "bind", "pending",      # take layer objects, nothing
+    # a layer's handle and an opaque CancelId; nothing
+    "NdisCancelSendNetBufferLists", "NdisFCancelSendNetBufferLists", "NdisGeneratePartialCancelId",
 }
 
 # Macro -> (world attribute of its first argument, further arguments).
 MACRO_ARGS = {
     "NET_BUFFER_LIST_INFO": ("nbl", (ndisemu.Ieee8021QNetBufferListInfo,)),
     "NET_BUFFER_LIST_INFO_SET": ("nbl", (ndisemu.Ieee8021QNetBufferListInfo, 7)),
+    "NDIS_SET_NET_BUFFER_LIST_CANCEL_ID": ("nbl", (0x01000007,)),
     "NdisSetNblFlag": ("nbl", (1,)), "NdisClearNblFlag": ("nbl", (1,)),
     "NdisTestNblFlag": ("nbl", (1,)), "NdisTestNblFlags": ("nbl", (3,)),
     "NBL_TEST_FLAG": ("nbl", (1,)), "NBL_SET_FLAG": ("nbl", (1,)),

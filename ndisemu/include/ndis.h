@@ -276,6 +276,12 @@
 #define ETH_COMPARE_NETWORK_ADDRESSES_EQ(_A, _B, _Result) \
     { *(_Result) = memcmp((_A), (_B), ETH_LENGTH_OF_ADDRESS) != 0; }
 
+/* The cancel ID of a send (NdisCancelSendNetBufferLists): an info slot. */
+#define NDIS_SET_NET_BUFFER_LIST_CANCEL_ID(_NBL, _CancelId) \
+    (NET_BUFFER_LIST_INFO(_NBL, NetBufferListCancelId) = (PVOID)(_CancelId))
+#define NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(_NBL) \
+    (NET_BUFFER_LIST_INFO(_NBL, NetBufferListCancelId))
+
 #define NET_BUFFER_LIST_GET_HASH_VALUE(_NBL) \
     (PtrToUlong(NET_BUFFER_LIST_INFO(_NBL, NetBufferListHashValue)))
 #define NET_BUFFER_LIST_SET_HASH_VALUE(_NBL, _HashValue) \

@@ -204,6 +204,11 @@
     V(NdisFReturnNetBufferLists,                                                            \
       (NDIS_HANDLE NdisFilterHandle, PNET_BUFFER_LIST NetBufferLists, ULONG ReturnFlags),   \
       (NdisFilterHandle, NetBufferLists, ReturnFlags))                                      \
+    V(NdisCancelSendNetBufferLists, (NDIS_HANDLE NdisBindingHandle, PVOID CancelId),       \
+      (NdisBindingHandle, CancelId))                                                        \
+    V(NdisFCancelSendNetBufferLists, (NDIS_HANDLE NdisFilterHandle, PVOID CancelId),       \
+      (NdisFilterHandle, CancelId))                                                         \
+    X(UCHAR, NdisGeneratePartialCancelId, (void), ())                                       \
     /* IRQL and spin locks */                                                               \
     X(KIRQL, KeGetCurrentIrql, (void), ())                                                  \
     X(KIRQL, KfRaiseIrql, (KIRQL NewIrql), (NewIrql))                                       \

@@ -22,6 +22,14 @@ void ndisemu_set_binding_dispatch(ndisemu_kernel *k, ndisemu_binding_dispatch di
     k->binding_dispatch = dispatch;
 }
 
+uint8_t ndisemu_partial_cancel_id(ndisemu_kernel *k)
+{
+    /* [UNSPEC] how NDIS picks the byte: a counter, never 0 (an NBL's slot
+     * is 0 when no cancel ID was set) */
+    k->cancel_ids = (uint8_t)(k->cancel_ids == 255 ? 1 : k->cancel_ids + 1);
+    return k->cancel_ids;
+}
+
 void ndisemu_bind_layers(ndisemu_kernel *k, uint32_t count, uint64_t first_handle,
                          uint64_t step)
 {

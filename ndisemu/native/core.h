@@ -200,10 +200,14 @@ int ndisemu_set_away(ndisemu_kernel *k, const void *object, int kind, uint32_t o
 #define NDISEMU_BINDING_FILTER_INDICATE 6
 #define NDISEMU_BINDING_RETURN 7
 #define NDISEMU_BINDING_FILTER_RETURN 8
+#define NDISEMU_BINDING_CANCEL 9           /* nbls NULL, cancel_id given */
+#define NDISEMU_BINDING_FILTER_CANCEL 10
 typedef int (*ndisemu_binding_dispatch)(ndisemu_kernel *k, int call, void *handle,
                                         NET_BUFFER_LIST *nbls, uint32_t port, uint32_t count,
-                                        uint32_t flags);
+                                        uint32_t flags, void *cancel_id);
 void ndisemu_set_binding_dispatch(ndisemu_kernel *k, ndisemu_binding_dispatch dispatch);
+/* NdisGeneratePartialCancelId: 1, 2, ... 255, then 1 again, per Kernel. */
+uint8_t ndisemu_partial_cancel_id(ndisemu_kernel *k);
 
 /* -- driver code (driver.c) ---------------------------------------------- */
 /* The table of emulated calls handed to each driver module (an NDISEMU_API). */

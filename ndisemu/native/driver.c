@@ -795,7 +795,8 @@ static VOID drv_KeLowerIrql(KIRQL irql)
  * exception a layer's handler raised) unwinds the driver like one of the
  * core's; the Python call into the driver raises it. */
 static void binding_call(const char *name, int call, NDIS_HANDLE handle,
-                         PNET_BUFFER_LIST nbls, ULONG port, ULONG count, ULONG flags)
+                         PNET_BUFFER_LIST nbls, ULONG port, ULONG count, ULONG flags,
+                         PVOID cancel_id)
 {
     ndisemu_kernel *k = machine(name);
     NDISEMU_CALL(k, name);
@@ -805,35 +806,36 @@ static void binding_call(const char *name, int call, NDIS_HANDLE handle,
                          "no binding: the Kernel has none for driver code to call");
         unwind(k);
     }
-    if (k->binding_dispatch(k, call, handle, nbls, port, count, flags) != NDISEMU_OK)
+    if (k->binding_dispatch(k, call, handle, nbls, port, count, flags, cancel_id) != NDISEMU_OK)
         unwind(k);
 }
 
 static VOID drv_NdisSendNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
                                        NDIS_PORT_NUMBER port, ULONG flags)
 {
-    binding_call("NdisSendNetBufferLists", NDISEMU_BINDING_SEND, handle, nbls, port, 0, flags);
+    binding_call("NdisSendNetBufferLists", NDISEMU_BINDING_SEND, handle, nbls, port, 0, flags,
+                 NULL);
 }
 
 static VOID drv_NdisFSendNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
                                         NDIS_PORT_NUMBER port, ULONG flags)
 {
     binding_call("NdisFSendNetBufferLists", NDISEMU_BINDING_FILTER_SEND, handle, nbls, port, 0,
-                 flags);
+                 flags, NULL);
 }
 
 static VOID drv_NdisMSendNetBufferListsComplete(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
                                                 ULONG flags)
 {
     binding_call("NdisMSendNetBufferListsComplete", NDISEMU_BINDING_MINIPORT_SEND_COMPLETE,
-                 handle, nbls, 0, 0, flags);
+                 handle, nbls, 0, 0, flags, NULL);
 }
 
 static VOID drv_NdisFSendNetBufferListsComplete(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
                                                 ULONG flags)
 {
     binding_call("NdisFSendNetBufferListsComplete", NDISEMU_BINDING_FILTER_SEND_COMPLETE,
-                 handle, nbls, 0, 0, flags);
+                 handle, nbls, 0, 0, flags, NULL);
 }
 
 static VOID drv_NdisMIndicateReceiveNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
@@ -841,7 +843,7 @@ static VOID drv_NdisMIndicateReceiveNetBufferLists(NDIS_HANDLE handle, PNET_BUFF
                                                    ULONG flags)
 {
     binding_call("NdisMIndicateReceiveNetBufferLists", NDISEMU_BINDING_MINIPORT_INDICATE,
-                 handle, nbls, port, count, flags);
+                 handle, nbls, port, count, flags, NULL);
 }
 
 static VOID drv_NdisFIndicateReceiveNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
@@ -849,19 +851,37 @@ static VOID drv_NdisFIndicateReceiveNetBufferLists(NDIS_HANDLE handle, PNET_BUFF
                                                    ULONG flags)
 {
     binding_call("NdisFIndicateReceiveNetBufferLists", NDISEMU_BINDING_FILTER_INDICATE,
-                 handle, nbls, port, count, flags);
+                 handle, nbls, port, count, flags, NULL);
 }
 
 static VOID drv_NdisReturnNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls, ULONG flags)
 {
-    binding_call("NdisReturnNetBufferLists", NDISEMU_BINDING_RETURN, handle, nbls, 0, 0, flags);
+    binding_call("NdisReturnNetBufferLists", NDISEMU_BINDING_RETURN, handle, nbls, 0, 0, flags,
+                 NULL);
 }
 
 static VOID drv_NdisFReturnNetBufferLists(NDIS_HANDLE handle, PNET_BUFFER_LIST nbls,
                                           ULONG flags)
 {
     binding_call("NdisFReturnNetBufferLists", NDISEMU_BINDING_FILTER_RETURN, handle, nbls, 0,
-                 0, flags);
+                 0, flags, NULL);
+}
+
+static VOID drv_NdisCancelSendNetBufferLists(NDIS_HANDLE handle, PVOID cancel_id)
+{
+    binding_call("NdisCancelSendNetBufferLists", NDISEMU_BINDING_CANCEL, handle, NULL, 0, 0, 0,
+                 cancel_id);
+}
+
+static VOID drv_NdisFCancelSendNetBufferLists(NDIS_HANDLE handle, PVOID cancel_id)
+{
+    binding_call("NdisFCancelSendNetBufferLists", NDISEMU_BINDING_FILTER_CANCEL, handle, NULL,
+                 0, 0, 0, cancel_id);
+}
+
+static UCHAR drv_NdisGeneratePartialCancelId(void)
+{
+    return ndisemu_partial_cancel_id(machine("NdisGeneratePartialCancelId"));
 }
 
 /* ---- assertions, debug print, bug checks ----------------------------------------- */

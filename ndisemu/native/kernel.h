@@ -180,6 +180,7 @@ struct ndisemu_kernel {
     uint32_t layers;                 /* the live binding's layers (binding.c), 0: none */
     uint64_t layer_first, layer_step;  /* their handles: first + position * step */
     ndisemu_binding_dispatch binding_dispatch;  /* driver code's binding calls (binding.c) */
+    uint8_t cancel_ids;              /* the last NdisGeneratePartialCancelId */
     int trace_on;                    /* record events (trace.c): checked inline */
     struct ndisemu_trace *trace;     /* the event log, NULL until first turned on */
 };

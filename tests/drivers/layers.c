@@ -14,7 +14,7 @@ enum { FILTER_PASSES, FILTER_COMPLETES_WHAT_IT_SENT, FILTER_FREES_WHAT_IT_SENT }
 typedef struct _FILTER_CONTEXT {
     NDIS_HANDLE FilterHandle;
     ULONG Bug;
-    ULONG Sent, Completed, Received, Returned;
+    ULONG Sent, Completed, Received, Returned, Cancelled;
 } FILTER_CONTEXT;
 
 static FILTER_CONTEXT filter;
@@ -32,8 +32,8 @@ VOID filter_attach(PVOID FilterModuleContext, NDIS_HANDLE FilterHandle, ULONG Bu
 ULONG filter_count(PVOID FilterModuleContext, ULONG Which)
 {
     FILTER_CONTEXT *f = FilterModuleContext;
-    ULONG counts[4] = { f->Sent, f->Completed, f->Received, f->Returned };
-    return Which < 4 ? counts[Which] : 0;
+    ULONG counts[5] = { f->Sent, f->Completed, f->Received, f->Returned, f->Cancelled };
+    return Which < 5 ? counts[Which] : 0;
 }
 
 static ULONG chain_length(PNET_BUFFER_LIST NetBufferLists)
@@ -80,6 +80,23 @@ VOID FilterReturnNetBufferLists(NDIS_HANDLE FilterModuleContext,
     FILTER_CONTEXT *f = FilterModuleContext;
     f->Returned += chain_length(NetBufferLists);
     NdisFReturnNetBufferLists(f->FilterHandle, NetBufferLists, ReturnFlags);
+}
+
+/* Cancels pass through, counted: the filter holds no sends of its own. */
+VOID FilterCancelSendNetBufferLists(NDIS_HANDLE FilterModuleContext, PVOID CancelId)
+{
+    FILTER_CONTEXT *f = FilterModuleContext;
+    f->Cancelled++;
+    NdisFCancelSendNetBufferLists(f->FilterHandle, CancelId);
+}
+
+/* A cancel ID as a driver makes one: NdisGeneratePartialCancelId's byte on
+ * top, its own counter below; the NBL marked with it. */
+ULONG_PTR mark_for_cancel(PNET_BUFFER_LIST NetBufferList, ULONG Low)
+{
+    ULONG_PTR id = ((ULONG_PTR)NdisGeneratePartialCancelId() << 24) | (Low & 0xFFFFFF);
+    NDIS_SET_NET_BUFFER_LIST_CANCEL_ID(NetBufferList, id);
+    return (ULONG_PTR)NDIS_GET_NET_BUFFER_LIST_CANCEL_ID(NetBufferList);
 }
 
 /* ---- the miniport: completes every send, indicates frames it builds ---------- */

@@ -65,7 +65,8 @@ HANDLERS: dict[str, dict[str, str]] = {
                  CANCEL: "MiniportCancelSend"},
 }
 
-# Binding call -> (the kind of layer that makes it, what it does).
+# Binding call -> (the kind of layer that makes it, what it does).  The
+# cancel calls take a CancelId, not NBLs; the others' checks are _FLAGS's.
 CALLS: dict[str, tuple[str, str]] = {
     "NdisSendNetBufferLists": ("protocol", SEND),
     "NdisFSendNetBufferLists": ("filter", SEND),
@@ -75,6 +76,8 @@ CALLS: dict[str, tuple[str, str]] = {
     "NdisFIndicateReceiveNetBufferLists": ("filter", INDICATE),
     "NdisReturnNetBufferLists": ("protocol", RETURN),
     "NdisFReturnNetBufferLists": ("filter", RETURN),
+    "NdisCancelSendNetBufferLists": ("protocol", CANCEL),
+    "NdisFCancelSendNetBufferLists": ("filter", CANCEL),
 }
 _FLAGS = {SEND: ("SendFlags", "NDIS_SEND_FLAGS_"),
           COMPLETE: ("SendCompleteFlags", "NDIS_SEND_COMPLETE_FLAGS_"),
@@ -417,9 +420,7 @@ class Binding:
                            detail=f"{trip.owner.name} owns it, its home is {trip.home.name}; "
                                   f"{len(self._trips)} NBL(s) in flight ({counts})",
                            kernel=self.kernel)
-        self.live = False
-        lib.ndisemu_bind_layers(self.kernel._k, 0, 0, 0)
-        self.kernel._binding = None
+        self._end()
 
     def abandon(self) -> None:
         """Ends the binding whatever is in flight, as a bug check ends a
@@ -433,6 +434,10 @@ class Binding:
             self._own(trip, trip.home)
         self._trips.clear()
         self._nb_trip.clear()
+        self._end()
+
+    def _end(self) -> None:
+        """The binding is over: its handles are dead, the core forgets its layers."""
         self.live = False
         lib.ndisemu_bind_layers(self.kernel._k, 0, 0, 0)
         self.kernel._binding = None
@@ -1046,14 +1051,12 @@ class BindingCalls:
         filter has one; whoever holds such sends completes them with
         NDIS_STATUS_SEND_ABORTED.  The handle must be a live protocol's
         (0x7C/0x95); `CancelId` is a pointer or an int."""
-        self._cancel_checked("NdisCancelSendNetBufferLists", "protocol", NdisBindingHandle,
-                             CancelId)()
+        self._cancel_checked("NdisCancelSendNetBufferLists", NdisBindingHandle, CancelId)()
 
     def NdisFCancelSendNetBufferLists(self, NdisFilterHandle: Any, CancelId: Any) -> None:
         """A filter cancels sends marked with `CancelId`: its own, or, from
         its FilterCancelSendNetBufferLists, passing the cancel down."""
-        self._cancel_checked("NdisFCancelSendNetBufferLists", "filter", NdisFilterHandle,
-                             CancelId)()
+        self._cancel_checked("NdisFCancelSendNetBufferLists", NdisFilterHandle, CancelId)()
 
     def NdisGeneratePartialCancelId(self) -> int:
         """The high-order byte for a driver's cancel IDs.  [UNSPEC] how NDIS
@@ -1108,9 +1111,9 @@ class BindingCalls:
                            kernel=self)
         return binding, layer
 
-    def _cancel_checked(self, call: str, kind: str, handle: Any,
-                        cancel_id: Any) -> Callable[[], None]:
+    def _cancel_checked(self, call: str, handle: Any, cancel_id: Any) -> Callable[[], None]:
         """The argument checks of a cancel call: what then does the call."""
+        kind = CALLS[call][0]
         handle = pointer_arg(handle, "handle")
         if isinstance(cancel_id, int) and not isinstance(cancel_id, bool):
             cancel_id = ffi.cast("void *", uint(cancel_id, "CancelId", 64))
@@ -1138,21 +1141,18 @@ class BindingCalls:
         return f"handle {key:#x} belongs to no binding of this Kernel"
 
 
-# The binding's calls as driver code makes them: call code -> (name, takes a
-# PortNumber, takes NumberOfNetBufferLists).
+# The binding's calls as driver code makes them (driver.c's call codes).
 _DRIVER_CALLS = {
-    lib.NDISEMU_BINDING_SEND: ("NdisSendNetBufferLists", True, False),
-    lib.NDISEMU_BINDING_FILTER_SEND: ("NdisFSendNetBufferLists", True, False),
-    lib.NDISEMU_BINDING_MINIPORT_SEND_COMPLETE: ("NdisMSendNetBufferListsComplete", False, False),
-    lib.NDISEMU_BINDING_FILTER_SEND_COMPLETE: ("NdisFSendNetBufferListsComplete", False, False),
-    lib.NDISEMU_BINDING_MINIPORT_INDICATE: ("NdisMIndicateReceiveNetBufferLists", True, True),
-    lib.NDISEMU_BINDING_FILTER_INDICATE: ("NdisFIndicateReceiveNetBufferLists", True, True),
-    lib.NDISEMU_BINDING_RETURN: ("NdisReturnNetBufferLists", False, False),
-    lib.NDISEMU_BINDING_FILTER_RETURN: ("NdisFReturnNetBufferLists", False, False),
-}
-_DRIVER_CANCELS = {
-    lib.NDISEMU_BINDING_CANCEL: ("NdisCancelSendNetBufferLists", "protocol"),
-    lib.NDISEMU_BINDING_FILTER_CANCEL: ("NdisFCancelSendNetBufferLists", "filter"),
+    lib.NDISEMU_BINDING_SEND: "NdisSendNetBufferLists",
+    lib.NDISEMU_BINDING_FILTER_SEND: "NdisFSendNetBufferLists",
+    lib.NDISEMU_BINDING_MINIPORT_SEND_COMPLETE: "NdisMSendNetBufferListsComplete",
+    lib.NDISEMU_BINDING_FILTER_SEND_COMPLETE: "NdisFSendNetBufferListsComplete",
+    lib.NDISEMU_BINDING_MINIPORT_INDICATE: "NdisMIndicateReceiveNetBufferLists",
+    lib.NDISEMU_BINDING_FILTER_INDICATE: "NdisFIndicateReceiveNetBufferLists",
+    lib.NDISEMU_BINDING_RETURN: "NdisReturnNetBufferLists",
+    lib.NDISEMU_BINDING_FILTER_RETURN: "NdisFReturnNetBufferLists",
+    lib.NDISEMU_BINDING_CANCEL: "NdisCancelSendNetBufferLists",
+    lib.NDISEMU_BINDING_FILTER_CANCEL: "NdisFCancelSendNetBufferLists",
 }
 
 
@@ -1171,16 +1171,15 @@ def _driver_dispatch(kernel: Any) -> Callable[..., int]:
         if k is None:                 # the Kernel's driver code runs only while it lives
             return lib.NDISEMU_BUGCHECK
         try:
-            name = (_DRIVER_CALLS.get(call) or _DRIVER_CANCELS[call])[0]
+            name = _DRIVER_CALLS[call]
+            op = CALLS[name][1]
             try:
-                if call in _DRIVER_CANCELS:
-                    action = k._cancel_checked(name, _DRIVER_CANCELS[call][1], handle,
-                                               cancel_id)
+                if op == CANCEL:
+                    action = k._cancel_checked(name, handle, cancel_id)
                 else:
-                    _, has_port, has_count = _DRIVER_CALLS[call]
                     action = k._binding_checked(name, handle, nbls,
-                                                port if has_port else None,
-                                                count if has_count else None, flags)
+                                                port if op in (SEND, INDICATE) else None,
+                                                count if op == INDICATE else None, flags)
             except (TypeError, ValueError) as error:
                 raise bugcheck(name, BUGCODE_NDIS_DRIVER,
                                (lib.NDISEMU_BUG_BAD_PARAMETER, 0, 0, 0), str(error),

@@ -3,13 +3,16 @@ written in C (tests/drivers/layers.c) make the binding's calls through
 <ndis.h>, NBLs travel between Python and C layers, and a rule a C layer
 breaks is a bug check that unwinds every driver frame it crossed."""
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from conftest import chain, live
 
 import ndisemu
-from ndisemu import driver, ffi
+from ndisemu import driver, ffi, sanitize
 from ndisemu.macros import NDIS_GET_NET_BUFFER_LIST_CANCEL_ID
 
 pytestmark = pytest.mark.usefixtures("driver_cache")
@@ -268,3 +271,49 @@ def test_driver_layer_checks_what_it_is_given(k, layers):
                                  handlers={"ProtocolSendNetBufferListsComplete":
                                            "FilterSendNetBufferListsComplete"})
     assert callable(mapped.ProtocolSendNetBufferListsComplete)
+
+
+try:
+    sanitize.runtime_library()
+    NO_ASAN = ""
+except sanitize.SanitizerMissing as error:
+    NO_ASAN = str(error)
+
+SANITIZED_STACK = """
+    import sys
+    sys.path.insert(0, {tests!r})
+    import ndisemu
+    from ndisemu import driver
+    from test_driver_binding import (COMPLETES_WHAT_IT_SENT, DRIVERS, LAYERS_CDEF, Protocol,
+                                     bind, sent_nbls)
+
+    k = ndisemu.Kernel()
+    d = k.load(driver.build("layers", [DRIVERS / "layers.c"], LAYERS_CDEF, sanitize=True))
+    pool = k.NdisAllocateNetBufferListPool(None, {{"fAllocateNetBuffer": True}})
+    P, M = Protocol(k), ndisemu.LoopbackMiniport(defer=True)
+    b, f = bind(k, d, P, M, bug=COMPLETES_WHAT_IT_SENT)
+    nbl = sent_nbls(k, pool, P, 1)[0]
+    try:
+        k.NdisSendNetBufferLists(P.handle, nbl, 0, 0)
+    except ndisemu.BugCheck as error:
+        print("caught:", error)
+    b.complete_pending()
+    b.unbind()
+    k.free_built(nbl)
+    k.NdisFreeNetBufferListPool(pool)
+    print("done")
+"""
+
+
+@pytest.mark.skipif(bool(NO_ASAN), reason=f"no sanitizer runtime: {NO_ASAN}")
+def test_a_sanitized_c_layer_unwinds_through_the_binding_cleanly(tmp_path, driver_cache):
+    """Driver code built with AddressSanitizer: the binding's bug check
+    crosses back into C and unwinds it, and ASan has nothing to report."""
+    script = tmp_path / "stack.py"
+    script.write_text(textwrap.dedent(SANITIZED_STACK.format(tests=str(Path(__file__).parent))))
+    command = [sys.executable, "-m", "ndisemu", "sanitized", "--", sys.executable, str(script)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "caught: layers.FilterSendNetBufferLists -> NdisFSendNetBufferListsComplete" \
+        in done.stdout
+    assert "done" in done.stdout and "AddressSanitizer" not in done.stderr

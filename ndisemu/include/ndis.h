@@ -621,53 +621,55 @@ FORCEINLINE BOOLEAN IsListEmpty(const LIST_ENTRY *ListHead)
 {
     return (BOOLEAN)(ListHead->Flink == ListHead);
 }
+/* Every insert and removal is one of these two steps, each checking every
+ * link it relies on (of these, each WDK function tests the ones its own
+ * reads do not already guarantee); `Report` is the entry the WDK names in
+ * its fast fail. */
+FORCEINLINE VOID ndisemu_list_link(PLIST_ENTRY Prev, PLIST_ENTRY Entry, PLIST_ENTRY Next,
+                                   PLIST_ENTRY Report)
+{
+    if (Prev->Flink != Next || Next->Blink != Prev)
+        ndisemu_list_corrupt(Report);
+    Entry->Flink = Next;
+    Entry->Blink = Prev;
+    Prev->Flink = Entry;
+    Next->Blink = Entry;
+}
+FORCEINLINE VOID ndisemu_list_unlink(PLIST_ENTRY Prev, PLIST_ENTRY Entry, PLIST_ENTRY Next,
+                                     PLIST_ENTRY Report)
+{
+    if (Prev->Flink != Entry || Entry->Blink != Prev || Entry->Flink != Next ||
+        Next->Blink != Entry)
+        ndisemu_list_corrupt(Report);
+    Prev->Flink = Next;
+    Next->Blink = Prev;
+}
 FORCEINLINE BOOLEAN RemoveEntryList(PLIST_ENTRY Entry)
 {
     PLIST_ENTRY Next = Entry->Flink, Prev = Entry->Blink;
-    if (Next->Blink != Entry || Prev->Flink != Entry)
-        ndisemu_list_corrupt(Entry);
-    Prev->Flink = Next;
-    Next->Blink = Prev;
+    ndisemu_list_unlink(Prev, Entry, Next, Entry);
     return (BOOLEAN)(Prev == Next);
 }
 /* On an empty list these return the head itself, as in the WDK. */
 FORCEINLINE PLIST_ENTRY RemoveHeadList(PLIST_ENTRY ListHead)
 {
-    PLIST_ENTRY Entry = ListHead->Flink, Next = Entry->Flink;
-    if (Entry->Blink != ListHead || Next->Blink != Entry)
-        ndisemu_list_corrupt(ListHead);
-    ListHead->Flink = Next;
-    Next->Blink = ListHead;
+    PLIST_ENTRY Entry = ListHead->Flink;
+    ndisemu_list_unlink(ListHead, Entry, Entry->Flink, ListHead);
     return Entry;
 }
 FORCEINLINE PLIST_ENTRY RemoveTailList(PLIST_ENTRY ListHead)
 {
-    PLIST_ENTRY Entry = ListHead->Blink, Prev = Entry->Blink;
-    if (Entry->Flink != ListHead || Prev->Flink != Entry)
-        ndisemu_list_corrupt(ListHead);
-    ListHead->Blink = Prev;
-    Prev->Flink = ListHead;
+    PLIST_ENTRY Entry = ListHead->Blink;
+    ndisemu_list_unlink(Entry->Blink, Entry, ListHead, ListHead);
     return Entry;
 }
 FORCEINLINE VOID InsertHeadList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry)
 {
-    PLIST_ENTRY Next = ListHead->Flink;
-    if (Next->Blink != ListHead)
-        ndisemu_list_corrupt(ListHead);
-    Entry->Flink = Next;
-    Entry->Blink = ListHead;
-    Next->Blink = Entry;
-    ListHead->Flink = Entry;
+    ndisemu_list_link(ListHead, Entry, ListHead->Flink, ListHead);
 }
 FORCEINLINE VOID InsertTailList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry)
 {
-    PLIST_ENTRY Prev = ListHead->Blink;
-    if (Prev->Flink != ListHead)
-        ndisemu_list_corrupt(ListHead);
-    Entry->Flink = ListHead;
-    Entry->Blink = Prev;
-    Prev->Flink = Entry;
-    ListHead->Blink = Entry;
+    ndisemu_list_link(ListHead->Blink, Entry, ListHead, ListHead);
 }
 FORCEINLINE VOID AppendTailList(PLIST_ENTRY ListHead, PLIST_ENTRY ListToAppend)
 {

@@ -365,8 +365,14 @@ def _data(k: Any, nb: Any, indent: str) -> list[str]:
         data = k.nb_bytes(nb)
     except BugCheck as error:
         return [f"{indent}Data: cannot be read: {str(error).splitlines()[0]}"]
-    head = f"{indent}Data: {len(data):#x} bytes from DataOffset {nb.DataOffset:#x}"
-    return [head + (":" if data else "")] + hexdump(data, indent + "    ")
+    return _data_rows(data, indent, f" from DataOffset {nb.DataOffset:#x}")
+
+
+def _data_rows(data: bytes, indent: str, where: str = "") -> list[str]:
+    """`Data: <n> bytes<where>:` and the hex dump under it, as every view
+    shows the bytes of its object."""
+    return ([f"{indent}Data: {len(data):#x} bytes{where}" + (":" if data else "")] +
+            hexdump(data, indent + "    "))
 
 
 def _consistency(k: Any, nb: Any) -> list[str]:
@@ -531,8 +537,7 @@ def _show_mdl(k: Any, mdl: Any, *, chain: bool = False, data: bool = False,
         except BugCheck as error:
             out.append(f"    Data: cannot be read: {str(error).splitlines()[0]}")
         else:
-            out.append(f"    Data: {len(described):#x} bytes" + (":" if described else ""))
-            out += hexdump(described, "        ")
+            out += _data_rows(described, "    ")
     if log:
         out += _log(k, mdl)
     return out
@@ -560,8 +565,7 @@ def _show_context(k: Any, ctx: Any, *, data: bool = False, log: bool = False) ->
     if data:
         start = ffi.cast("uint8_t *", ctx) + ffi.sizeof("NET_BUFFER_LIST_CONTEXT") + \
             min(ctx.Offset, room)
-        out.append(f"    Data: {used:#x} bytes" + (":" if used else ""))
-        out += hexdump(ffi.buffer(start, used)[:], "        ")
+        out += _data_rows(ffi.buffer(start, used)[:], "    ")
     if log:
         out += _log(k, ctx)
     return out
@@ -644,8 +648,7 @@ def _show_block(k: Any, ptr: Any, *, data: bool = False, log: bool = False) -> l
     out += _fields([("Tag", tag_text(rec.tag)), ("Size", f"{int(rec.size):#x}"),
                     ("Allocated by", _allocated(k, rec))])
     if data and rec.state == 1:
-        out.append(f"    Data: {int(rec.size):#x} bytes" + (":" if rec.size else ""))
-        out += hexdump(ffi.buffer(ffi.cast("uint8_t *", ptr), int(rec.size))[:], "        ")
+        out += _data_rows(ffi.buffer(ffi.cast("uint8_t *", ptr), int(rec.size))[:], "    ")
     if log:
         out += _log(k, ptr)
     return out

@@ -185,10 +185,11 @@ void ndisemu_bind_layers(ndisemu_kernel *k, uint32_t count, uint64_t first_handl
  * BugCheck 0x7C/0x92.  NDISEMU_OK, or a bug check for a dead object. */
 int ndisemu_set_away(ndisemu_kernel *k, const void *object, int kind, uint32_t owner,
                      uint32_t home);
-/* The binding's eight calls made by driver code (driver.c) go to Python
- * through `dispatch`, which the Kernel registers when it loads a driver:
- * `call` says which (NDISEMU_BINDING_*), `count` is NumberOfNetBufferLists
- * (indications only), `port` the PortNumber (sends and indications).  It
+/* The binding's calls made by driver code (driver.c) go to Python through
+ * `dispatch`, which the Kernel registers when it loads a driver: `call`
+ * says which (NDISEMU_BINDING_*), `count` is NumberOfNetBufferLists
+ * (indications only), `port` the PortNumber (sends and indications),
+ * `cancel_id` the CancelId (cancels only, which pass no NBLs).  It
  * returns NDISEMU_OK, or NDISEMU_BUGCHECK when the call raised: the
  * exception is kept for the Python call into the driver to raise once the
  * driver has unwound. */

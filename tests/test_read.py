@@ -145,10 +145,10 @@ BOUNDED_READS = {
         "nb_bytes: its own buffer, filled by the core",
     ("dt.py", 'raw = ffi.buffer(ffi.cast("uint8_t *", target), s["size"])[:]'):
         "k.dt of a pointer: the struct's size, checked to lie in the arena first",
-    ("ndiskd.py", 'out += hexdump(ffi.buffer(start, used)[:], "        ")'):
+    ("ndiskd.py", 'out += _data_rows(ffi.buffer(start, used)[:], "    ")'):
         "k.show of a context: the used bytes, clamped to what its record says was allocated",
-    ("ndiskd.py", 'out += hexdump(ffi.buffer(ffi.cast("uint8_t *", ptr), int(rec.size))[:], '
-                  '"        ")'):
+    ("ndiskd.py", 'out += _data_rows(ffi.buffer(ffi.cast("uint8_t *", ptr), int(rec.size))[:], '
+                  '"    ")'):
         "k.show of a memory block or data buffer: a live block's own requested length",
     ("binding.py", "self.nbl = _cut(ffi.buffer(nbl, _NBL_SIZE)[:], _nbl_ranges(k.ndis_version))"):
         "binding snapshot: an NBL ndisemu_check_nbl passed (object, NBs and MDLs)",
